@@ -1,0 +1,46 @@
+"""Samplers (registered by name), step schedules and state spaces.
+
+>>> result = sample(denoiser, process, x_init, sampler="dpmpp_2m", steps=10)
+>>> result.x, result.nfe
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from core.samplers import ancestral, dpm_solver, ode, sde, unipc  # noqa: F401  (register)
+from core.samplers.base import CountingDenoiser
+from core.samplers.registry import SAMPLERS, SCHEDULES
+from core.samplers.schedules import make_schedule
+from core.samplers.spaces import EuclideanSpace, InpaintingSpace, MaskedSpace
+from core.types import State
+
+
+@dataclass
+class SampleResult:
+    x: State
+    nfe: int
+    ts: torch.Tensor
+
+
+def sample(denoiser: Callable[..., Any], process: Any, x_init: State, *, sampler: str = "dpmpp_2m",
+           steps: int = 20, schedule: str = "logsnr", space: EuclideanSpace | None = None,
+           generator: Any = None, callback: Any = None, cond: Any = None, ts: torch.Tensor | None = None,
+           **options: Any) -> SampleResult:
+    """Run a registered sampler from ``x_init`` (a prior draw) and count network evaluations."""
+    fn = SAMPLERS.get(sampler)
+    if ts is None:
+        ts = make_schedule(schedule, process, steps)
+    counter = CountingDenoiser(denoiser)
+    with torch.no_grad():
+        x = fn(counter, process, x_init, ts, space=space, generator=generator, callback=callback, cond=cond,
+               **options)
+    return SampleResult(x=x, nfe=counter.nfe, ts=ts)
+
+
+__all__ = ["SAMPLERS", "SCHEDULES", "CountingDenoiser", "EuclideanSpace", "InpaintingSpace", "MaskedSpace",
+           "SampleResult", "make_schedule", "sample"]
