@@ -79,7 +79,7 @@ class FileEntry(BaseModel):
 class CatalogEntry(BaseModel):
     """A dataset: what it is, where it lives, its files with checksums, licence and citation."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
     domain: str
@@ -123,6 +123,8 @@ class CatalogEntry(BaseModel):
 
 
 class VerifiedFile(BaseModel):
+    """One checked file: path under the data root, its sha256 and size."""
+
     model_config = ConfigDict(frozen=True)
 
     path: str
@@ -245,8 +247,10 @@ def entry_checksum(entry: CatalogEntry) -> str:
 
 
 def _where_to_get(entry: CatalogEntry, f: FileEntry) -> str:
-    url = f.url or entry.url or "(no URL recorded)"
-    return f"get it from {url} or run `diffusci catalog fetch {entry.name}`"
+    if f.url:
+        return f"download it with `diffusci catalog fetch {entry.name}` (from {f.url})"
+    return (f"no direct download URL: get it from {entry.url} (see the data folder's PROVENANCE.md); "
+            f"`diffusci catalog fetch {entry.name}` fetches only the files that have a URL")
 
 
 def _resolve_root(root: str | Path | None) -> Path:
@@ -310,21 +314,25 @@ def _download(url: str, dest: Path, expected: str, *, timeout: float = 60.0) -> 
 
 
 def fetch(entry: CatalogEntry, root: str | Path | None = None, *, timeout: float = 60.0) -> VerifyReport:
-    """Download the missing files of ``entry`` from their URLs, then :func:`verify` the entry.
+    """Download the missing or corrupt files of ``entry`` from their URLs; return the verify report.
 
-    Files are written atomically (temp file in the target folder + ``os.replace``) and only after
-    their sha256 matched, so a failed download never leaves a partial or wrong file behind.
+    Files already present with the right sha256 are kept. Downloads are written atomically (temp
+    file in the target folder + ``os.replace``) and only after their sha256 matched, so a failed
+    download never leaves a partial or wrong file behind (a corrupt old file stays until replaced).
     """
     base = _resolve_root(root)
+    checked = []
     for f in entry.files:
         target = base / f.path
-        if target.is_file():
-            continue
-        if not f.url:
-            raise DataError(f"dataset {entry.name!r}: {target} is missing and has no download URL; "
-                            f"get it by hand from {entry.url}")
-        _download(f.url, target, f.sha256, timeout=timeout)
-    return verify(entry, base)
+        present = target.is_file()
+        if not (present and sha256_file(target) == f.sha256):
+            if not f.url:
+                state = "is corrupt (checksum mismatch)" if present else "is missing"
+                raise DataError(f"dataset {entry.name!r}: {target} {state} and has no download URL; "
+                                f"get it by hand from {entry.url}")
+            _download(f.url, target, f.sha256, timeout=timeout)
+        checked.append(VerifiedFile(path=f.path, sha256=f.sha256, size_bytes=target.stat().st_size))
+    return VerifyReport(entry=entry.name, root=str(base), files=tuple(checked), checksum=entry_checksum(entry))
 
 
 # --------------------------------------------------------------------------- CLI helpers

@@ -97,7 +97,8 @@ def _resolve(cls: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, FieldInfo
     Returns the dotted key of the deepest known field, that field (or None) and the model class or
     annotation holding the location's last part (used to list valid keys).
     """
-    key, field, current = "", None, cls
+    key, field = "", None
+    current: Any = cls
     for part in loc:
         if isinstance(part, int):
             key += f"[{part}]"
@@ -125,11 +126,14 @@ def describe_validation_error(exc: ValidationError, cls: type[BaseModel]) -> str
             keys = valid_keys(parent) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
             where = f"under '{parent_key}'" if parent_key else "at the top level"
             line = f"unknown key '{key}'; valid keys {where}: {', '.join(keys)}"
+        elif err["type"] == "missing":
+            key, field, _ = _resolve(cls, loc)
+            expected = type_name(field.annotation) if field is not None else "?"
+            line = f"missing required key '{key}' (expected {expected})"
         else:
             key, field, _ = _resolve(cls, loc)
             expected = type_name(field.annotation) if field is not None else "?"
-            got = f", got {err['input']!r}" if err["type"] != "missing" else ""
-            line = f"invalid value for '{key or '<root>'}': expected {expected}{got} ({err['msg']})"
+            line = f"invalid value for '{key or '<root>'}': expected {expected}, got {err['input']!r} ({err['msg']})"
         if key not in seen:
             seen.add(key)
             lines.append(line)
@@ -170,7 +174,7 @@ def check_key(cls: type[BaseModel], key: str) -> None:
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             if _is_free_form(current):
                 return
-            raise ConfigError(f"config key '{parent}' is a {type_name(current)}; it has no sub-key '{part}'")
+            raise ConfigError(f"config key '{parent}' has type {type_name(current)}; it has no sub-key '{part}'")
         fields = _fields(current)
         if part not in fields:
             where = f"under '{parent}'" if parent else "at the top level"

@@ -270,7 +270,7 @@ class RunDir:
         for sub in SUBFOLDERS:
             (run.path / sub).mkdir()
         now = utc_now()
-        record = {"run_id": rid, "domain": domain, "created": now, "updated": now,
+        record: dict[str, Any] = {"run_id": rid, "domain": domain, "created": now, "updated": now,
                   "flow_run_id": flow_run_id, "code_version": code_version(), "status": "pending",
                   "stages": {}}
         atomic_write_json(run.record_path, record)

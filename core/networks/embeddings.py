@@ -85,7 +85,7 @@ def cond_channels(cond: Mapping[str, Any] | None, x: Tensor, n: int) -> Tensor:
         return x.new_zeros((x.shape[0], n, *x.shape[2:]))
     if c.shape != (x.shape[0], n, *x.shape[2:]):
         raise ValueError(f"cond['channels'] has shape {tuple(c.shape)}, expected {(x.shape[0], n, *x.shape[2:])}")
-    return c.to(x.dtype) * keep.to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+    return c.to(x) * keep.to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -94,6 +94,8 @@ class SinusoidalEmbedding(nn.Module):
     The frequencies ``w_k = max_period^(-k / half)`` form a geometric ladder from 1 down to
     ``1 / max_period``, so both coarse and fine changes of the noise level are resolved.
     """
+
+    freqs: Tensor
 
     def __init__(self, dim: int, max_period: float = 10_000.0, input_scale: float = 1000.0) -> None:
         super().__init__()
@@ -115,6 +117,8 @@ class FourierFeatures(nn.Module):
     ``W`` is fixed (a buffer) and drawn from a private generator seeded with ``seed``, so it does not
     depend on, or disturb, the global RNG (Tancik et al. 2020; NCSN++ uses ``scale = 16``).
     """
+
+    weight: Tensor
 
     def __init__(self, dim: int, scale: float = 16.0, seed: int = 0) -> None:
         super().__init__()
@@ -172,11 +176,11 @@ class TimeConditioning(nn.Module):
         v = None if cond is None else cond.get("vector")
         if v is None:
             return null
-        proj = self.vector_proj(v.to(null.dtype))  # type: ignore[misc]
+        proj = self.vector_proj(v.to(device=null.device, dtype=null.dtype))  # type: ignore[misc]
         return torch.where(keep[:, None], proj, null)
 
     def _labels(self, cond: Mapping[str, Any] | None, keep: Tensor) -> Tensor:
         null = torch.full_like(keep, self.num_classes, dtype=torch.long)  # type: ignore[arg-type]
         y = None if cond is None else cond.get("labels")
-        idx = null if y is None else torch.where(keep, y.to(torch.long).reshape(-1), null)
+        idx = null if y is None else torch.where(keep, y.to(device=keep.device, dtype=torch.long).reshape(-1), null)
         return self.label_emb(idx)  # type: ignore[misc]

@@ -163,20 +163,19 @@ class UNet(nn.Module):
         emb_dim = emb_dim or 4 * base_channels
         chs = [base_channels * m for m in channel_mults]
         attn = {int(i) for i in attention_levels}
-        stage = dict(n=num_res_blocks, emb_dim=emb_dim, dropout=dropout, num_heads=num_heads,
-                     norm_groups=norm_groups)
+
+        def stage(in_ch: int, out_ch: int, level: int, n: int = num_res_blocks) -> Stage:
+            return Stage(dims, in_ch, out_ch, n, emb_dim, dropout, level in attn, num_heads, norm_groups)
 
         self.time = TimeConditioning(emb_dim, cond_vector_dim, num_classes, kind=time_embedding)
         self.in_conv = conv_nd(dims, in_channels + cond_channels, chs[0], 3, padding=1)
-        self.down = nn.ModuleList(
-            Stage(dims, chs[max(i - 1, 0)], ch, attention=i in attn, **stage) for i, ch in enumerate(chs))
+        self.down = nn.ModuleList(stage(chs[max(i - 1, 0)], ch, i) for i, ch in enumerate(chs))
         self.downsample = nn.ModuleList(Downsample(dims, ch) for ch in chs[:-1])
-        self.mid = Stage(dims, chs[-1], chs[-1], attention=levels - 1 in attn, **{**stage, "n": 1})
+        self.mid = stage(chs[-1], chs[-1], levels - 1, n=1)
         self.mid_out = ResBlock(dims, chs[-1], chs[-1], emb_dim, dropout, norm_groups)
         self.upsample = nn.ModuleList(Upsample(dims, ch) for ch in chs[1:])  # level i+1 -> i
         self.up = nn.ModuleList(  # coarsest first
-            Stage(dims, chs[min(i + 1, levels - 1)] + chs[i], chs[i], attention=i in attn, **stage)
-            for i in reversed(range(levels)))
+            stage(chs[min(i + 1, levels - 1)] + chs[i], chs[i], i) for i in reversed(range(levels)))
         self.out_norm = group_norm(chs[0], norm_groups)
         self.out_conv = conv_nd(dims, chs[0], out_channels, 3, padding=1)
         nn.init.zeros_(self.out_conv.weight)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ Losses call methods such as ``model.native(...)``; :class:`ModelProxy` routes th
 
 from __future__ import annotations
 
+import inspect
 import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ class _MethodDispatch(nn.Module):
 class ModelProxy:
     """What a loss sees when the model is wrapped (DDP and/or ``torch.compile``): ``model(...)`` and
     the inner module's own methods (``native``…) run through the wrapper's ``forward``; other
-    attributes (``process``, ``parameters``…) come from the inner module."""
+    attributes (``process``, submodules, ``parameters``…) come straight from the inner module."""
 
     def __init__(self, call: nn.Module, inner: nn.Module, ddp: DistributedDataParallel | None) -> None:
         self._call, self._inner, self._ddp = call, inner, ddp
@@ -165,7 +166,7 @@ class ModelProxy:
         if name == "forward":
             return self._call
         attr = getattr(self._inner, name)
-        if callable(attr) and not name.startswith("_") and not hasattr(nn.Module, name):
+        if inspect.ismethod(attr) and not name.startswith("_") and not hasattr(nn.Module, name):
             return lambda *args, **kwargs: self._call(*args, _method=name, **kwargs)
         return attr
 

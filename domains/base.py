@@ -1,0 +1,240 @@
+"""The Domain contract and the shared diffusion implementation of its four stages.
+
+``ingest(cfg, run) -> DatasetRef``, ``train(cfg, data, run) -> CheckpointRef``,
+``sample(cfg, ckpt, run) -> SamplesRef``, ``validate(cfg, samples, data, run) -> metrics``.
+
+:class:`DiffusionDomain` implements ``train`` and ``sample`` once on top of ``core``; a domain supplies
+its data preparation, state space, network, decoding to its native format, metrics and plots.
+Nothing here knows about Prefect: the same calls run from a flow, a script or a GPU box.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from core.catalog import CatalogEntry, entry_checksum, get_entry, sha256_file, verify
+from core.config import config_hash, load_config, to_yaml
+from core.losses import DenoisingLoss
+from core.parameterization import Denoiser
+from core.processes import ForwardProcess, make_process
+from core.provenance import RunDir, atomic_write_json
+from core.samplers import EuclideanSpace, sample
+from core.seeding import PerSampleGenerator, derive_seed
+from core.training.checkpoint import load_checkpoint
+from core.training.trainer import Trainer, tensor_batch_fn
+from core.types import State, StateDict, cat_batch
+from domains.config import DomainConfig
+from domains.refs import CheckpointRef, DatasetRef, SamplesRef, check_ref
+
+STAGES = ("ingest", "train", "sample", "validate")
+
+
+class Domain(ABC):
+    """One scientific domain: its config model, presets and the four pipeline stages."""
+
+    name: str = ""
+    config_cls: type[DomainConfig] = DomainConfig
+
+    # ---- configuration -------------------------------------------------------------------
+    @property
+    def config_dir(self) -> Path:
+        import importlib
+
+        module = importlib.import_module(type(self).__module__)
+        return Path(module.__file__).parent / "configs"  # type: ignore[arg-type]
+
+    def presets(self) -> list[str]:
+        return sorted(p.stem for p in self.config_dir.glob("*.yaml"))
+
+    def load_config(self, preset: str = "smoke", overrides: Sequence[str] = ()) -> DomainConfig:
+        from core.registry import UnknownNameError
+
+        path = self.config_dir / f"{preset}.yaml"
+        if not path.is_file():
+            raise UnknownNameError(f"unknown preset {preset!r} for domain {self.name!r}; "
+                                   f"valid choices: {', '.join(self.presets())}")
+        return load_config(self.config_cls, path, overrides)
+
+    def stage_hash(self, cfg: DomainConfig, stage: str) -> str:
+        """Hash of the config sections a stage depends on (for caching)."""
+        sections = {"ingest": ("dataset", "data"),
+                    "train": ("dataset", "data", "seed", "process", "model", "network", "loss", "train"),
+                    "sample": ("seed", "process", "model", "network", "sample"),
+                    "validate": ("validate",)}[stage]
+        return config_hash(cfg.section(*sections))
+
+    def entry(self, cfg: DomainConfig) -> CatalogEntry:
+        return get_entry(cfg.dataset)
+
+    # ---- the four stages -------------------------------------------------------------------
+    @abstractmethod
+    def ingest(self, cfg: DomainConfig, run: RunDir) -> DatasetRef: ...
+
+    @abstractmethod
+    def train(self, cfg: DomainConfig, data: DatasetRef, run: RunDir) -> CheckpointRef: ...
+
+    @abstractmethod
+    def sample(self, cfg: DomainConfig, ckpt: CheckpointRef, run: RunDir) -> SamplesRef: ...
+
+    @abstractmethod
+    def validate(self, cfg: DomainConfig, samples: SamplesRef, data: DatasetRef, run: RunDir) -> dict[str, Any]: ...
+
+    def headline(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
+        """The few metrics a summary table shows (default: all scalar ones)."""
+        return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+
+
+class DiffusionDomain(Domain):
+    """Shared ``ingest``/``train``/``sample`` on top of core; subclasses supply the science."""
+
+    # ---- what a domain supplies ------------------------------------------------------------
+    @abstractmethod
+    def prepare(self, cfg: DomainConfig, entry: CatalogEntry) -> dict[str, torch.Tensor]:
+        """Load (or generate) and preprocess the dataset into named tensors."""
+
+    @abstractmethod
+    def training_data(self, cfg: DomainConfig, data: dict[str, torch.Tensor]) -> tuple[State, Any]:
+        """``(x0, cond)`` with one row per training example."""
+
+    @abstractmethod
+    def build_network(self, cfg: DomainConfig) -> nn.Module:
+        """The network ``net(x, t, cond)`` (its native output is ``cfg.model.prediction``)."""
+
+    @abstractmethod
+    def sample_shape(self, cfg: DomainConfig) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
+        """Shape of one sample (without the batch dimension), or one per field."""
+
+    @abstractmethod
+    def write_samples(self, cfg: DomainConfig, x: State, run: RunDir) -> list[Path]:
+        """Decode samples into the domain's native format under ``run.samples``."""
+
+    @abstractmethod
+    def evaluate(self, cfg: DomainConfig, x: State, data: dict[str, torch.Tensor], run: RunDir,
+                 info: Mapping[str, Any]) -> dict[str, Any]:
+        """Metrics (and plots under ``run.plots``) of samples against the data; ``info`` is the sample
+        stage's record (sampler, NFE, checkpoint path)."""
+
+    def state_space(self, cfg: DomainConfig) -> EuclideanSpace:
+        return EuclideanSpace()
+
+    def sample_cond(self, cfg: DomainConfig, data: dict[str, torch.Tensor] | None, indices: torch.Tensor) -> Any:
+        """Conditioning for the samples ``indices`` (``None``: unconditional)."""
+        return None
+
+    # ---- shared machinery -------------------------------------------------------------------
+    def process(self, cfg: DomainConfig) -> ForwardProcess:
+        return make_process(cfg.process)
+
+    def denoiser(self, cfg: DomainConfig) -> Denoiser:
+        return Denoiser(self.build_network(cfg), self.process(cfg), cfg.model.prediction, cfg.model.sigma_data)
+
+    def ingest(self, cfg: DomainConfig, run: RunDir) -> DatasetRef:
+        entry = self.entry(cfg)
+        if entry.files:
+            verify(entry)  # checksum errors name the file and where to get it, before any work
+        data = self.prepare(cfg, entry)
+        path = run.path / "data" / "processed.safetensors"
+        path.parent.mkdir(exist_ok=True)
+        _atomic_save(data, path)
+        info = {k: list(v.shape) for k, v in data.items()}
+        return DatasetRef(self.name, cfg.dataset, str(path), sha256_file(path), entry_checksum(entry),
+                          self.stage_hash(cfg, "ingest"), info)
+
+    def load_data(self, ref: DatasetRef) -> dict[str, torch.Tensor]:
+        return load_file(str(check_ref(ref)))
+
+    def train(self, cfg: DomainConfig, data: DatasetRef, run: RunDir) -> CheckpointRef:
+        x0, cond = self.training_data(cfg, self.load_data(data))
+        model = self.denoiser(cfg)
+        loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
+                             space=self.state_space(cfg))
+        train_cfg = cfg.train.model_copy(update={"seed": derive_seed(cfg.seed, "train")})
+        trainer = Trainer(model, loss, tensor_batch_fn(x0, train_cfg.batch_size, cond), train_cfg,
+                          checkpoint_dir=run.checkpoints, model_config=cfg.model_dump(mode="json", by_alias=True),
+                          resume=True)
+        result = trainer.fit()
+        if result.checkpoint is None:
+            raise RuntimeError("training wrote no checkpoint; set train.checkpoint_every <= train.steps")
+        weights = Path(result.checkpoint) / "model.safetensors"
+        return CheckpointRef(self.name, str(result.checkpoint), sha256_file(weights), result.step,
+                             self.stage_hash(cfg, "train"))
+
+    def load_model(self, cfg: DomainConfig, ckpt: CheckpointRef) -> Denoiser:
+        check_ref(ckpt, Path(ckpt.path) / "model.safetensors")
+        model = self.denoiser(cfg)
+        if cfg.sample.use_ema and (Path(ckpt.path) / "ema.safetensors").exists():
+            from core.training.ema import EMA
+
+            ema = EMA(model, 0.0)
+            load_checkpoint(ckpt.path, model, ema=ema)
+            ema.copy_to(model)
+        else:
+            load_checkpoint(ckpt.path, model)
+        return model.eval()
+
+    def generate(self, cfg: DomainConfig, model: Denoiser, indices: Sequence[int],
+                 data: dict[str, torch.Tensor] | None = None, progress: bool = True) -> tuple[State, int]:
+        """Samples ``indices`` (sample k seeded by ``derive_seed(seed, "sample", k)``) and the NFE used."""
+        process, space, sc = model.process, self.state_space(cfg), cfg.sample
+        device = next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu")
+        shape = self.sample_shape(cfg)
+        chunks, nfe = [], 0
+        idx = torch.as_tensor(list(indices))
+        batches = [idx[i:i + sc.batch_size] for i in range(0, len(idx), sc.batch_size)]
+        for b in tqdm(batches, desc=f"{self.name}: sampling", disable=not progress or len(batches) < 2):
+            gen = PerSampleGenerator.for_samples(cfg.seed, b.tolist(), device)
+            cond = self.sample_cond(cfg, data, b)
+            if isinstance(shape, dict):
+                like = StateDict({k: torch.empty((len(b), *s), device=device) for k, s in shape.items()})
+            else:
+                like = torch.empty((len(b), *shape), device=device)
+            x_init = space.project(process.prior_like(like, gen), None, cond)
+            res = sample(model, process, x_init, sampler=sc.sampler, steps=sc.steps, schedule=sc.schedule,
+                         space=space, generator=gen, cond=cond, **sc.options)
+            chunks.append(res.x)
+            nfe = res.nfe
+        return cat_batch(chunks), nfe
+
+    def sample(self, cfg: DomainConfig, ckpt: CheckpointRef, run: RunDir) -> SamplesRef:
+        model = self.load_model(cfg, ckpt)
+        x, nfe = self.generate(cfg, model, range(cfg.sample.n))
+        raw = run.samples / "samples.safetensors"
+        _atomic_save(x if isinstance(x, dict) else {"x": x}, raw)
+        files = [str(p) for p in self.write_samples(cfg, x, run)]
+        return SamplesRef(self.name, str(raw), sha256_file(raw), cfg.sample.n, tuple(files),
+                          {"nfe": nfe, "sampler": cfg.sample.sampler, "steps": cfg.sample.steps,
+                           "checkpoint": ckpt.path, "checkpoint_sha256": ckpt.sha256})
+
+    def load_samples(self, ref: SamplesRef) -> State:
+        tensors = load_file(str(check_ref(ref)))
+        return tensors["x"] if set(tensors) == {"x"} else StateDict(tensors)
+
+    def validate(self, cfg: DomainConfig, samples: SamplesRef, data: DatasetRef, run: RunDir) -> dict[str, Any]:
+        metrics = self.evaluate(cfg, self.load_samples(samples), self.load_data(data), run, samples.info)
+        metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+        atomic_write_json(run.path / "metrics.json", metrics)
+        return metrics
+
+
+def _atomic_save(tensors: Mapping[str, torch.Tensor], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    tmp.replace(path)
+
+
+def write_config(run: RunDir, cfg: DomainConfig) -> str:
+    """Resolved config into the run (``config.yaml`` + hash); returns the hash."""
+    run.write_config(cfg)
+    return config_hash(cfg)
+
+
+__all__ = ["STAGES", "DiffusionDomain", "Domain", "to_yaml", "write_config"]

@@ -1,0 +1,84 @@
+"""The config every diffusion domain shares (domains extend ``data``, ``network`` and ``validate``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from core.config import ConfigModel
+from core.losses import TIME_SAMPLERS, WEIGHTINGS
+from core.processes import make_process
+from core.samplers import SAMPLERS, SCHEDULES
+from core.training.trainer import TrainConfig
+
+
+class ModelConfig(ConfigModel):
+    prediction: Literal["eps", "x0", "v", "score", "velocity", "edm"] = "eps"
+    sigma_data: float = Field(0.5, gt=0)
+
+
+class LossConfig(ConfigModel):
+    weighting: str = "none"
+    time_sampler: str = "uniform"
+
+    @field_validator("weighting")
+    @classmethod
+    def _w(cls, v: str) -> str:
+        WEIGHTINGS.get(v)
+        return v
+
+    @field_validator("time_sampler")
+    @classmethod
+    def _t(cls, v: str) -> str:
+        TIME_SAMPLERS.get(v)
+        return v
+
+
+class SampleConfig(ConfigModel):
+    sampler: str = "dpmpp_2m"
+    steps: int = Field(20, ge=1)
+    schedule: str = "logsnr"
+    n: int = Field(1000, ge=1)
+    batch_size: int = Field(1000, ge=1)
+    use_ema: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sampler")
+    @classmethod
+    def _s(cls, v: str) -> str:
+        SAMPLERS.get(v)
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _sc(cls, v: str) -> str:
+        SCHEDULES.get(v)
+        return v
+
+
+class DomainConfig(ConfigModel):
+    """Resolved config of one domain run. Domain subclasses narrow ``data``/``network``/``validate``."""
+
+    domain: str
+    dataset: str
+    seed: int = 0
+    process: dict[str, Any] = Field(default_factory=lambda: {"name": "vp"})
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    network: dict[str, Any] = Field(default_factory=dict)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    sample: SampleConfig = Field(default_factory=SampleConfig)
+    data: dict[str, Any] = Field(default_factory=dict)
+    validate_: dict[str, Any] = Field(default_factory=dict, alias="validate")
+
+    @field_validator("process")
+    @classmethod
+    def _p(cls, v: dict[str, Any]) -> dict[str, Any]:
+        make_process(v)  # raises with the valid choices
+        return v
+
+    def section(self, *names: str) -> dict[str, Any]:
+        """The named sections as plain data (for stage-specific hashes)."""
+        dumped = self.model_dump(mode="json", by_alias=True)
+        return {n: dumped[n] for n in names}

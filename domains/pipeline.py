@@ -1,0 +1,152 @@
+"""Run a domain's stages against a run directory — the plain-Python pipeline.
+
+Flows call these functions one per task; they also run without Prefect
+(``python -m domains.pipeline toy --preset smoke``), e.g. on a GPU machine with no orchestrator.
+Every stage is recorded in the run's ``record.json`` (running/completed/failed, with the error), and
+its output reference in ``refs.json``, so a failed stage leaves earlier results and the record intact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.catalog import entry_checksum
+from core.config import validate_config
+from core.provenance import RunDir, atomic_write_json
+from core.seeding import derive_seed
+from domains import get_domain
+from domains.base import STAGES, Domain
+from domains.config import DomainConfig
+from domains.refs import CheckpointRef, DatasetRef, SamplesRef
+
+REF_TYPES = {"ingest": DatasetRef, "train": CheckpointRef, "sample": SamplesRef}
+
+
+def resolve_config(domain: str, preset: str = "smoke", overrides: Sequence[str] = (), seed: int | None = None,
+                   device: str | None = None) -> DomainConfig:
+    dom = get_domain(domain)
+    extra = list(overrides)
+    if seed is not None:
+        extra.append(f"seed={int(seed)}")
+    if device is not None:
+        extra.append(f"train.device={device}")
+    return dom.load_config(preset, extra)
+
+
+def start_run(domain: str, cfg: DomainConfig | Mapping[str, Any], *, runs_root: str | None = None,
+              flow_run_id: str | None = None, invocation: Mapping[str, Any] | None = None) -> str:
+    """Create the run directory with its record: config, seeds, environment, data checksums."""
+    dom = get_domain(domain)
+    cfg = _as_config(dom, cfg)
+    run = RunDir.create(domain, root=runs_root, flow_run_id=flow_run_id)
+    run.write_config(cfg)
+    run.write_seeds({"root": cfg.seed, "train": derive_seed(cfg.seed, "train"),
+                     "data": derive_seed(cfg.seed, "data"),
+                     "sample": "sample k uses derive_seed(root, 'sample', k)"})
+    run.write_env({"device_requested": cfg.train.device})
+    entry = dom.entry(cfg)
+    run.write_data({cfg.dataset: {"entry_checksum": entry_checksum(entry), "url": entry.url,
+                                  "files": {f.path: f.sha256 for f in entry.files}}})
+    atomic_write_json(run.path / "invocation.json", dict(invocation or {}, domain=domain))
+    for stage in STAGES:
+        run.mark_stage(stage, "pending")
+    return str(run.path)
+
+
+def _as_config(dom: Domain, cfg: DomainConfig | Mapping[str, Any]) -> DomainConfig:
+    if isinstance(cfg, DomainConfig):
+        return cfg
+    return validate_config(dom.config_cls, cfg, f"{dom.name} config")
+
+
+def load_run_config(run_path: str | Path) -> tuple[str, DomainConfig]:
+    run = RunDir.open(run_path)
+    import yaml
+
+    data = yaml.safe_load((run.path / "config.yaml").read_text())
+    dom = get_domain(data["domain"])
+    return dom.name, _as_config(dom, data)
+
+
+def run_stage(stage: str, run_path: str, *inputs: Any) -> Any:
+    """Run one stage of the run at ``run_path`` (config read from the run), recording its outcome."""
+    domain, cfg = load_run_config(run_path)
+    dom, run = get_domain(domain), RunDir.open(run_path)
+    run.mark_stage(stage, "running")
+    t0 = time.perf_counter()
+    try:
+        result = getattr(dom, stage)(cfg, *inputs, run)
+    except BaseException as exc:
+        run.mark_stage(stage, "failed", error=exc)
+        raise
+    record_result(run_path, stage, result, seconds=time.perf_counter() - t0)
+    return result
+
+
+def record_result(run_path: str, stage: str, result: Any, *, cached: bool = False,
+                  seconds: float | None = None) -> None:
+    """Store a stage's reference in ``refs.json`` and mark it completed (``cached`` when reused)."""
+    run = RunDir.open(run_path)
+    refs_path = run.path / "refs.json"
+    refs = json.loads(refs_path.read_text()) if refs_path.exists() else {}
+    refs[stage] = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
+    atomic_write_json(refs_path, refs)
+    info: dict[str, Any] = {"cached": cached}
+    if seconds is not None:
+        info["seconds"] = round(seconds, 3)
+    run.mark_stage(stage, "completed", **info)
+
+
+def load_ref(run_path: str | Path, stage: str) -> Any:
+    refs = json.loads((Path(run_path) / "refs.json").read_text())
+    if stage not in refs:
+        raise KeyError(f"run {run_path} has no completed '{stage}' stage; run it first")
+    data = refs[stage]
+    cls = REF_TYPES.get(stage)
+    if cls is None:
+        return data
+    if "files" in data:
+        data = dict(data, files=tuple(data["files"]))
+    return cls(**data)
+
+
+def run_pipeline(domain: str, preset: str = "smoke", overrides: Sequence[str] = (), *, seed: int | None = None,
+                 device: str | None = None, runs_root: str | None = None) -> dict[str, Any]:
+    """All four stages in sequence, without an orchestrator. Returns the summary."""
+    cfg = resolve_config(domain, preset, overrides, seed, device)
+    run_path = start_run(domain, cfg, runs_root=runs_root,
+                         invocation={"preset": preset, "overrides": list(overrides), "seed": seed, "device": device})
+    data = run_stage("ingest", run_path)
+    ckpt = run_stage("train", run_path, data)
+    samples = run_stage("sample", run_path, ckpt)
+    metrics = run_stage("validate", run_path, samples, data)
+    return summarise(domain, run_path, metrics)
+
+
+def summarise(domain: str, run_path: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    dom = get_domain(domain)
+    return {"domain": domain, "run_dir": run_path, "headline": dom.headline(metrics),
+            "status": RunDir.open(run_path).record()["status"]}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Run a diffusci domain pipeline without Prefect.")
+    p.add_argument("domain")
+    p.add_argument("--preset", default="smoke")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"])
+    p.add_argument("--runs-root")
+    a = p.parse_args(argv)
+    print(json.dumps(run_pipeline(a.domain, a.preset, a.overrides, seed=a.seed, device=a.device,
+                                  runs_root=a.runs_root), indent=2))
+
+
+if __name__ == "__main__":
+    main()
