@@ -207,6 +207,27 @@ class DiffusionDomain(Domain):
     def sample(self, cfg: DomainConfig, ckpt: CheckpointRef, run: RunDir) -> SamplesRef:
         model = self.load_model(cfg, ckpt)
         x, nfe = self.generate(cfg, model, range(cfg.sample.n))
+        return self._write_sample_set(cfg, ckpt, run, x, nfe)
+
+    def sample_shard(self, cfg: DomainConfig, ckpt: CheckpointRef, run: RunDir, start: int, stop: int) -> Path:
+        """Samples ``start … stop-1`` into a shard file (per-sample seeds: shards merge to the same set)."""
+        model = self.load_model(cfg, ckpt)
+        x, nfe = self.generate(cfg, model, range(start, stop), progress=False)
+        path = run.samples / "shards" / f"shard_{start:08d}_{stop:08d}.safetensors"
+        path.parent.mkdir(exist_ok=True)
+        tensors = dict(x) if isinstance(x, dict) else {"x": x}
+        _atomic_save({**tensors, "__nfe__": torch.tensor(nfe)}, path)
+        return path
+
+    def merge_shards(self, cfg: DomainConfig, ckpt: CheckpointRef, run: RunDir, shards: Sequence[str]) -> SamplesRef:
+        parts = [load_file(str(p)) for p in sorted(shards)]
+        nfe = int(parts[0].pop("__nfe__"))
+        for p in parts[1:]:
+            p.pop("__nfe__")
+        states: list[State] = [p["x"] if set(p) == {"x"} else StateDict(p) for p in parts]
+        return self._write_sample_set(cfg, ckpt, run, cat_batch(states), nfe)
+
+    def _write_sample_set(self, cfg: DomainConfig, ckpt: CheckpointRef, run: RunDir, x: State, nfe: int) -> SamplesRef:
         raw = run.samples / "samples.safetensors"
         _atomic_save(x if isinstance(x, dict) else {"x": x}, raw)
         files = [str(p) for p in self.write_samples(cfg, x, run)]

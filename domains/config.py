@@ -42,6 +42,7 @@ class SampleConfig(ConfigModel):
     n: int = Field(1000, ge=1)
     batch_size: int = Field(1000, ge=1)
     use_ema: bool = True
+    shards: int = Field(1, ge=1, description="split sampling into this many independent tasks (fan-out)")
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("sampler")

@@ -89,6 +89,36 @@ def run_stage(stage: str, run_path: str, *inputs: Any) -> Any:
     return result
 
 
+def shard_bounds(run_path: str) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges splitting the run's ``sample.n`` into ``sample.shards`` parts."""
+    _, cfg = load_run_config(run_path)
+    n, k = cfg.sample.n, min(cfg.sample.shards, cfg.sample.n)
+    edges = [round(i * n / k) for i in range(k + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(k)]
+
+
+def sample_shard(run_path: str, ckpt: CheckpointRef, start: int, stop: int) -> str:
+    domain, cfg = load_run_config(run_path)
+    return str(get_domain(domain).sample_shard(cfg, ckpt, RunDir.open(run_path), start, stop))
+
+
+def merge_shards(run_path: str, ckpt: CheckpointRef, shards: Sequence[str]) -> SamplesRef:
+    """Merge shard files into the run's sample set and record the sample stage."""
+    domain, cfg = load_run_config(run_path)
+    run = RunDir.open(run_path)
+    try:
+        ref = get_domain(domain).merge_shards(cfg, ckpt, run, shards)
+    except BaseException as exc:
+        run.mark_stage("sample", "failed", error=exc)
+        raise
+    record_result(run_path, "sample", ref)
+    return ref
+
+
+def mark_running(run_path: str, stage: str) -> None:
+    RunDir.open(run_path).mark_stage(stage, "running")
+
+
 def record_result(run_path: str, stage: str, result: Any, *, cached: bool = False,
                   seconds: float | None = None) -> None:
     """Store a stage's reference in ``refs.json`` and mark it completed (``cached`` when reused)."""
@@ -150,3 +180,33 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def resample(run_path: str, *, n: int | None = None, sampler: str | None = None, steps: int | None = None) -> dict:
+    """A new sample set from a finished run's checkpoint, under ``RUN_DIR/resamples/<id>/``."""
+    from core.provenance import new_run_id
+
+    domain, cfg = load_run_config(run_path)
+    dom = get_domain(domain)
+    upd = {k: v for k, v in {"n": n, "sampler": sampler, "steps": steps}.items() if v is not None}
+    cfg = _as_config(dom, {**cfg.model_dump(mode="json", by_alias=True),
+                           "sample": {**cfg.sample.model_dump(), **upd}})
+    ckpt = load_ref(run_path, "train")
+    out = RunDir(Path(run_path) / "resamples" / new_run_id())
+    out.samples.mkdir(parents=True)
+    out.write_config(cfg)
+    ref = dom.sample(cfg, ckpt, out)
+    return {"samples": ref.path, "files": list(ref.files), "n": ref.n, **ref.info}
+
+
+def compare_runs(original: str, reproduced: str) -> dict[str, Any]:
+    """Metric differences and whether the raw sample files are byte-identical."""
+    a = json.loads((Path(original) / "metrics.json").read_text())
+    b = json.loads((Path(reproduced) / "metrics.json").read_text())
+    rows = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        diff = vb - va if isinstance(va, int | float) and isinstance(vb, int | float) else ("" if va == vb else "changed")
+        rows.append((k, va, vb, diff))
+    sa, sb = load_ref(original, "sample"), load_ref(reproduced, "sample")
+    return {"metrics": rows, "samples_identical": sa.sha256 == sb.sha256}

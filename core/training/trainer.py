@@ -42,6 +42,7 @@ from core.training.checkpoint import (
     step_dir_name,
 )
 from core.training.distributed import (
+    ModelProxy,
     all_gather_objects,
     all_reduce_mean,
     barrier,
@@ -213,8 +214,7 @@ class Trainer:
             rows = slice(mine.start + m * per, mine.start + (m + 1) * per)
             xb = _to_device(slice_rows(x0, rows, n), self.device)
             cb = _to_device(slice_rows(cond, rows, n), self.device)
-            sync = self.model.no_sync() if m < accum - 1 and hasattr(self.model, "no_sync") else nullcontext()
-            with sync:
+            with self._no_sync(last=m == accum - 1):
                 with self._autocast():
                     per_sample = self.loss_fn(self.model, xb, cb, self._loss_generator(step, m, rows))
                 if per_sample.shape != (per,):
@@ -233,6 +233,12 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.module)
         return {"loss": loss_value, "grad_norm": grad_norm, "lr": lr}
+
+    def _no_sync(self, last: bool) -> Any:
+        """DDP: skip the gradient all-reduce on all but the last micro-batch."""
+        if last or not isinstance(self.model, ModelProxy):
+            return nullcontext()
+        return self.model.no_sync()
 
     def _autocast(self) -> Any:
         if self.amp_dtype is None:
@@ -272,9 +278,10 @@ class Trainer:
         named = [(k, p) for k, p in self.module.named_parameters() if p.grad is not None]
         if not named:
             return 0.0
-        norm = torch.nn.utils.get_total_norm([p.grad for _, p in named])
+        grads: list[Tensor] = [p.grad for _, p in named]  # type: ignore[misc]
+        norm = torch.nn.utils.get_total_norm(grads)
         if not torch.isfinite(norm):
-            bad = next((k for k, p in named if not torch.isfinite(p.grad).all()), None)
+            bad = next((k for (k, _), g in zip(named, grads, strict=True) if not torch.isfinite(g).all()), None)
             what = f"gradient of parameter {bad!r}" if bad else "gradient norm (overflow)"
             raise FloatingPointError(f"step {step}: {what} is non-finite (NaN/Inf)")
         if self.config.grad_clip is not None:

@@ -109,13 +109,13 @@ class ToyDomain(DiffusionDomain):
         metrics["true_log_likelihood"] = float(self.mixture(cfg).log_prob(ref).mean())
         metrics["n"] = int(x.shape[0])
         metrics["nfe"] = int(info.get("nfe", 0))
-        table = self.compare_samplers(cfg, info, ref)
+        table = self.compare_samplers(cfg, info, ref, run)
         atomic_write_json(run.path / "sampler_comparison.json", table)
         (run.path / "sampler_comparison.md").write_text(plots.comparison_markdown(table))
         plots.sample_scatter(x, ref, run.plots / "samples.png")
         return metrics
 
-    def compare_samplers(self, cfg: ToyConfig, info: dict[str, Any], ref: torch.Tensor) -> list[dict[str, Any]]:
+    def compare_samplers(self, cfg: ToyConfig, info: dict[str, Any], ref: torch.Tensor, run: RunDir) -> list[dict[str, Any]]:
         """Sample the trained model with several samplers and step counts: distance to truth vs NFE."""
         from domains.refs import CheckpointRef
 
