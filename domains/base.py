@@ -10,6 +10,7 @@ Nothing here knows about Prefect: the same calls run from a flow, a script or a 
 
 from __future__ import annotations
 
+import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -135,7 +136,11 @@ class DiffusionDomain(Domain):
         return make_process(cfg.process)
 
     def denoiser(self, cfg: DomainConfig) -> Denoiser:
-        return Denoiser(self.build_network(cfg), self.process(cfg), cfg.model.prediction, cfg.model.sigma_data)
+        """The network wrapped as a denoiser; its initial weights follow the run seed."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(cfg.seed, "init"))
+            net = self.build_network(cfg)
+        return Denoiser(net, self.process(cfg), cfg.model.prediction, cfg.model.sigma_data)
 
     def ingest(self, cfg: DomainConfig, run: RunDir) -> DatasetRef:
         entry = self.entry(cfg)
@@ -152,20 +157,35 @@ class DiffusionDomain(Domain):
     def load_data(self, ref: DatasetRef) -> dict[str, torch.Tensor]:
         return load_file(str(check_ref(ref)))
 
+    def train_workdir(self, cfg: DomainConfig, data: DatasetRef, run: RunDir) -> Path:
+        """Where training checkpoints live: keyed by (data, training config, code version), so rerunning
+        the same command after a crash resumes from the last checkpoint. ``--force`` trains afresh."""
+        from core.provenance import code_version
+
+        key = config_hash({"data": data.sha256, "train": self.stage_hash(cfg, "train"), "code": code_version()})
+        invocation = run.path / "invocation.json"
+        if invocation.exists() and json.loads(invocation.read_text()).get("force"):
+            key = f"{key[:16]}-{run.run_id}"
+        return run.path.parent / "_train" / key[:32]
+
     def train(self, cfg: DomainConfig, data: DatasetRef, run: RunDir) -> CheckpointRef:
         x0, cond = self.training_data(cfg, self.load_data(data))
         model = self.denoiser(cfg)
         loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
                              space=self.state_space(cfg))
         train_cfg = cfg.train.model_copy(update={"seed": derive_seed(cfg.seed, "train")})
+        workdir = self.train_workdir(cfg, data, run)
+        atomic_write_json(run.path / "train_workdir.json", {"path": str(workdir)})
         trainer = Trainer(model, loss, tensor_batch_fn(x0, train_cfg.batch_size, cond), train_cfg,
-                          checkpoint_dir=run.checkpoints, model_config=cfg.model_dump(mode="json", by_alias=True),
+                          checkpoint_dir=workdir, model_config=cfg.model_dump(mode="json", by_alias=True),
                           resume=True)
         result = trainer.fit()
+        if not trainer.dist.is_main:
+            return CheckpointRef(self.name, "", "", result.step, self.stage_hash(cfg, "train"))
         if result.checkpoint is None:
             raise RuntimeError("training wrote no checkpoint; set train.checkpoint_every <= train.steps")
-        weights = Path(result.checkpoint) / "model.safetensors"
-        return CheckpointRef(self.name, str(result.checkpoint), sha256_file(weights), result.step,
+        final = _link_tree(Path(result.checkpoint), run.checkpoints / Path(result.checkpoint).name)
+        return CheckpointRef(self.name, str(final), sha256_file(final / "model.safetensors"), result.step,
                              self.stage_hash(cfg, "train"))
 
     def load_model(self, cfg: DomainConfig, ckpt: CheckpointRef) -> Denoiser:
@@ -244,6 +264,25 @@ class DiffusionDomain(Domain):
         metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
         atomic_write_json(run.path / "metrics.json", metrics)
         return metrics
+
+
+def _link_tree(src: Path, dst: Path) -> Path:
+    """Hard-link (or copy) a finished checkpoint folder into the run directory, atomically."""
+    import os
+    import shutil
+
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in src.iterdir():
+        try:
+            os.link(f, tmp / f.name)
+        except OSError:
+            shutil.copy2(f, tmp / f.name)
+    if dst.exists():
+        shutil.rmtree(dst)
+    tmp.rename(dst)
+    return dst
 
 
 def _atomic_save(tensors: Mapping[str, torch.Tensor], path: Path) -> None:

@@ -41,7 +41,9 @@ def resolve_config(domain: str, preset: str = "smoke", overrides: Sequence[str] 
 
 def start_run(domain: str, cfg: DomainConfig | Mapping[str, Any], *, runs_root: str | None = None,
               flow_run_id: str | None = None, invocation: Mapping[str, Any] | None = None) -> str:
-    """Create the run directory with its record: config, seeds, environment, data checksums."""
+    """Create the run directory with its record: config, seeds, environment, data checksums.
+
+    ``invocation`` (how the run was asked for: preset, overrides, ``force``) is stored beside them."""
     dom = get_domain(domain)
     cfg = _as_config(dom, cfg)
     run = RunDir.create(domain, root=runs_root, flow_run_id=flow_run_id)
@@ -147,11 +149,12 @@ def load_ref(run_path: str | Path, stage: str) -> Any:
 
 
 def run_pipeline(domain: str, preset: str = "smoke", overrides: Sequence[str] = (), *, seed: int | None = None,
-                 device: str | None = None, runs_root: str | None = None) -> dict[str, Any]:
+                 device: str | None = None, runs_root: str | None = None, force: bool = False) -> dict[str, Any]:
     """All four stages in sequence, without an orchestrator. Returns the summary."""
     cfg = resolve_config(domain, preset, overrides, seed, device)
     run_path = start_run(domain, cfg, runs_root=runs_root,
-                         invocation={"preset": preset, "overrides": list(overrides), "seed": seed, "device": device})
+                         invocation={"preset": preset, "overrides": list(overrides), "seed": seed, "device": device,
+                                     "force": force})
     data = run_stage("ingest", run_path)
     ckpt = run_stage("train", run_path, data)
     samples = run_stage("sample", run_path, ckpt)
@@ -173,9 +176,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["cpu", "cuda", "auto"])
     p.add_argument("--runs-root")
+    p.add_argument("--force", action="store_true", help="train afresh instead of resuming/reusing")
     a = p.parse_args(argv)
     print(json.dumps(run_pipeline(a.domain, a.preset, a.overrides, seed=a.seed, device=a.device,
-                                  runs_root=a.runs_root), indent=2))
+                                  runs_root=a.runs_root, force=a.force), indent=2))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def domain_flow(domain: str, preset: str = "smoke", overrides: Sequence[str] = (
     cfg = pipeline.resolve_config(domain, preset, overrides, seed, device)
     run_path = pipeline.start_run(domain, cfg, runs_root=runs_root, flow_run_id=str(flow_run.id),
                                   invocation={"preset": preset, "overrides": list(overrides), "seed": seed,
-                                              "device": device})
+                                              "device": device, "force": force})
     return run_stages(run_path, force)
 
 
@@ -65,5 +65,5 @@ def rerun_flow(domain: str, config: dict[str, Any], runs_root: str | None = None
                invocation: dict[str, Any] | None = None) -> dict[str, Any]:
     """A fresh run of a recorded, fully resolved config (``diffusci reproduce``); never uses caches."""
     run_path = pipeline.start_run(domain, config, runs_root=runs_root, flow_run_id=str(flow_run.id),
-                                  invocation=invocation)
+                                  invocation={**(invocation or {}), "force": True})
     return run_stages(run_path, force=True)
