@@ -2,7 +2,9 @@
 
 With ``λ = log(alpha/sigma)`` and ``h = λ_s - λ_t > 0`` the exact solution of the probability-flow
 ODE is ``x_s = (σ_s/σ_t) x_t + α_s ∫ e^{-(λ_s-λ)} x0(λ) dλ``; the multistep methods approximate
-``x0(λ)`` by a polynomial through the last 1–3 denoiser outputs (Lu et al. 2022). The SDE variant
+``x0(λ)`` by a polynomial through the last 1–3 denoiser outputs (Lu et al. 2022). 2M is the paper's
+Algorithm 2: ``x_s = (σ_s/σ_t) x_t + α_s (1 - e^{-h}) [x0_t + (x0_t - x0_prev) / (2r)]``, ``r = h_prev / h``
+(k-diffusion ``sample_dpmpp_2m``; diffusers' default ``solver_type="midpoint"``). The SDE variant
 adds ``e^{-h}`` damping and fresh noise ``σ_s sqrt(1 - e^{-2h}) z``.
 """
 
@@ -52,9 +54,9 @@ def _dpmpp_multistep(denoiser, process, x, ts, space, generator, callback, cond,
                 d2 = (d1_0 - d1_1) / bcast(r0 + r1, x)
                 phi_3 = phi_2 / hh - 0.5
                 x = x + bcast(a_s * phi_2, x) * d1 - bcast(a_s * phi_3, x) * d2
-            elif eta > 0:  # SDE 2M: midpoint correction
+            elif order == 2:  # 2M (ODE and SDE): DPM-Solver++(2M), Lu et al. 2022b Alg. 2 (midpoint form)
                 x = x + bcast(0.5 * a_s * phi_1, x) * d1_0
-            else:
+            else:  # 3M warm-up step: Taylor form phi_2 (as k-diffusion's 3M)
                 x = x + bcast(a_s * phi_2, x) * d1_0
         if eta > 0:
             noise_std = process.sigma(s) * (-_expm1(-2.0 * eta_h)) ** 0.5

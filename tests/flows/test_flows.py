@@ -1,0 +1,129 @@
+"""The Prefect flows and the CLI on the embedded (ephemeral) engine, with the toy domain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.domains.toy_settings import TINY
+
+pytestmark = pytest.mark.prefect
+runner = CliRunner()
+
+
+def _sets(extra: list[str] = ()) -> list[str]:
+    args: list[str] = []
+    for o in [*TINY, *extra]:
+        args += ["--set", o]
+    return args
+
+
+def _invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    return result
+
+
+def _runs(root: Path) -> list[Path]:
+    return sorted((root / "toy").glob("2*"))
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def first_run(runs_root: Path) -> Path:
+    res = _invoke("run", "toy", "--runs-root", str(runs_root), *_sets())
+    assert res.exit_code == 0, res.output
+    assert "diffusci summary" in res.output and "completed" in res.output
+    return _runs(runs_root)[-1]
+
+
+def test_flow_run_writes_record_with_flow_run_id_and_artifacts(first_run: Path) -> None:
+    record = json.loads((first_run / "record.json").read_text())
+    assert record["status"] == "completed"
+    assert record["flow_run_id"]
+    assert all(record["stages"][s]["status"] == "completed" for s in ("ingest", "train", "sample", "validate"))
+    assert record["stages"]["train"]["cached"] is False
+    from prefect.client.orchestration import get_client
+
+    async def artifact_keys() -> list[str]:
+        async with get_client() as client:
+            return [a.key for a in await client.read_artifacts() if a.key]
+
+    import asyncio
+
+    keys = asyncio.run(artifact_keys())
+    assert any(k.endswith("-metrics") and first_run.name.lower() in k for k in keys)
+    assert any("img-samples" in k for k in keys)
+
+
+def test_unchanged_rerun_reuses_ingest_and_training(runs_root: Path, first_run: Path) -> None:
+    res = _invoke("run", "toy", "--runs-root", str(runs_root), *_sets())
+    assert res.exit_code == 0, res.output
+    second = _runs(runs_root)[-1]
+    assert second != first_run
+    record = json.loads((second / "record.json").read_text())
+    assert record["stages"]["ingest"]["cached"] is True
+    assert record["stages"]["train"]["cached"] is True
+    refs1 = json.loads((first_run / "refs.json").read_text())
+    refs2 = json.loads((second / "refs.json").read_text())
+    assert refs2["train"]["path"] == refs1["train"]["path"]
+    assert refs2["sample"]["sha256"] == refs1["sample"]["sha256"]  # same checkpoint, same seeds
+
+
+def test_force_retrains(runs_root: Path, first_run: Path) -> None:
+    res = _invoke("run", "toy", "--force", "--runs-root", str(runs_root), *_sets())
+    assert res.exit_code == 0, res.output
+    record = json.loads((_runs(runs_root)[-1] / "record.json").read_text())
+    assert record["stages"]["train"]["cached"] is False
+
+
+def test_reproduce_gives_identical_samples(first_run: Path, runs_root: Path) -> None:
+    res = _invoke("reproduce", str(first_run), "--runs-root", str(runs_root / "repro"))
+    assert res.exit_code == 0, res.output
+    assert "samples identical: True" in res.output
+
+
+def test_sample_and_validate_commands(first_run: Path) -> None:
+    res = _invoke("sample", str(first_run), "--n", "30", "--sampler", "ddim", "--steps", "4")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"):])
+    assert out["n"] == 30 and out["nfe"] == 5 and Path(out["samples"]).is_file()
+    res = _invoke("validate", str(first_run))
+    assert res.exit_code == 0, res.output
+    assert "sliced_wasserstein" in res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "nope"], "unknown domain 'nope'; valid choices"),
+    (["run", "toy", "--preset", "huge"], "unknown preset 'huge'"),
+    (["run", "toy", "--set", "train.stepz=3"], "unknown config key 'train.stepz'"),
+    (["run", "toy", "--set", "train.steps=abc"], "train.steps"),
+    (["run", "toy", "--device", "tpu"], "valid choices: auto, cpu, cuda"),
+    (["run", "toy", "--runner", "spark"], "unknown task runner 'spark'"),
+])
+def test_bad_input_is_reported_with_choices(args: list[str], message: str) -> None:
+    res = _invoke(*args)
+    assert res.exit_code == 2
+    assert message in " ".join(res.output.split())
+
+
+def test_list_and_catalog_commands() -> None:
+    res = _invoke("list")
+    assert res.exit_code == 0 and "toy" in res.output and "gmm2d" in res.output
+    res = _invoke("catalog", "list")
+    assert res.exit_code == 0 and "gmm2d" in res.output
+
+
+def test_catalog_verify_reports_missing_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIFFUSCI_DATA", str(tmp_path))
+    res = _invoke("catalog", "verify", "grid")
+    assert res.exit_code == 1
+    text = " ".join(res.output.split())
+    assert "FAILED" in text and "grid" in text and "diffusci catalog fetch grid" in text
