@@ -36,15 +36,16 @@ TimeEmbeddingKind = Literal["sinusoidal", "fourier"]
 
 
 def check_cond(cond: Mapping[str, Any] | None, supported: Iterable[str]) -> None:
-    """Reject unknown keys and conditioning the network was not built for (never ignore it silently)."""
+    """Reject network conditioning the network was not built for (never ignore it silently).
+
+    Keys outside :data:`COND_KEYS` belong to other components (a state space's ``mask``, a
+    domain's known values) and are left alone.
+    """
     if cond is None:
         return
     if not isinstance(cond, Mapping):
         raise TypeError(f"cond must be None or a dict, got {type(cond).__name__}")
-    unknown = sorted(set(cond) - set(COND_KEYS))
-    if unknown:
-        raise UnknownNameError(f"unknown cond keys {unknown}; valid keys: {', '.join(COND_KEYS)}")
-    unsupported = sorted(k for k in cond if k != "drop" and k not in set(supported))
+    unsupported = sorted(k for k in cond if k in COND_KEYS and k != "drop" and k not in set(supported))
     if unsupported:
         raise ValueError(f"this network was built without {unsupported} conditioning")
 
