@@ -126,7 +126,10 @@ def fk_steering(denoiser: Callable[..., State], process: ForwardProcess, x_init:
     if select == "argmax":
         pick = w.argmax(1)
     else:
-        pick = systematic_resample(w, rand((st.b,), generator, dtype=torch.float64).to(w.device))[:, 0]
+        u = rand((st.b, 1), generator, dtype=torch.float64).to(w.device)
+        cdf = torch.cumsum(w, 1)
+        cdf[:, -1] = 1.0
+        pick = torch.searchsorted(cdf, u).squeeze(1).clamp_max(st.n - 1)  # one draw per sample from w
     rows = pick + st.n * torch.arange(st.b, device=pick.device)
     out.x, out.particles, out.log_weights, out.rewards, out.nfe = index_batch(x0, rows), x0, torch.log(w), r, nfe
     return out
