@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ class PerSampleGenerator:
             g.set_state(s)
 
 
-Generator = Union[torch.Generator, PerSampleGenerator, None]
+Generator = torch.Generator | PerSampleGenerator | None
 
 
 def randn(shape: Sequence[int], generator: Generator = None, *, device: Any = "cpu",

@@ -8,7 +8,7 @@ volumes share every code path.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -61,12 +61,12 @@ class StateDict(dict):
     # dict defines __or__; keep the dict meaning.
 
 
-State = Union[Tensor, StateDict]
+State = Tensor | StateDict
 
 
 def as_state(x: Tensor | Mapping[str, Tensor]) -> State:
     """Wrap a plain mapping of tensors into a :class:`StateDict`; tensors pass through."""
-    if isinstance(x, StateDict) or isinstance(x, Tensor):
+    if isinstance(x, (StateDict, Tensor)):
         return x
     if isinstance(x, Mapping):
         return StateDict(x)

@@ -83,7 +83,7 @@ class ForwardProcess(ABC):
     def perturb(self, x0: State, t: Tensor, noise: State) -> State:
         return bcast(self.alpha(t), x0) * x0 + bcast(self.sigma(t), x0) * noise
 
-    def sde(self, x: State, t: Tensor) -> tuple[State, Tensor | StateDict]:
+    def sde(self, x: State, t: Tensor) -> tuple[State, Any]:
         """Forward SDE: ``(drift f(t) x, diffusion g(t))``; ``g`` is broadcast against ``x``."""
         return bcast(self.drift_coef(t), x) * x, bcast(self.diffusion_sq(t).sqrt(), x)
 

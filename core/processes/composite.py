@@ -74,7 +74,7 @@ class ProcessDict(ForwardProcess):
                                  device=next(iter(x.values())).device, dtype=next(iter(x.values())).dtype)  # type: ignore[union-attr]
 
     def prior_logp(self, x: State) -> Tensor:  # type: ignore[override]
-        return sum(p.prior_logp(x[k]) for k, p in self.processes.items())  # type: ignore[return-value,index]
+        return torch.stack([p.prior_logp(x[k]) for k, p in self.processes.items()]).sum(0)  # type: ignore[index]
 
     def config(self) -> dict[str, Any]:
         return {k: {"name": type(p).__name__, **p.config()} for k, p in self.processes.items()}

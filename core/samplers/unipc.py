@@ -47,7 +47,7 @@ def sample_unipc(denoiser, process, x, ts, *, space=None, generator=None, callba
         phi_1, b_h, rho_p, (c0, c1) = _coefficients(h, r)
         a_s = process.alpha(s)
         x_base = bcast(process.sigma(s) / process.sigma(t), x) * x - bcast(a_s * phi_1, x) * m0
-        d1 = None if prev is None else (prev[0] - m0) / bcast(r, x)
+        d1 = None if prev is None or r is None else (prev[0] - m0) / bcast(r, x)
         x_pred = x_base if d1 is None else x_base - bcast(a_s * b_h * rho_p, x) * d1
         x_pred = space.project(x_pred, s, cond)
         if i == n - 1:
