@@ -21,7 +21,7 @@ from torch import Tensor
 from core.processes.base import ForwardProcess
 from core.samplers.base import ancestral_coefs, call_back, finish, tvec
 from core.samplers.spaces import EuclideanSpace
-from core.seeding import Generator, rand
+from core.seeding import Generator, PerSampleGenerator, rand
 from core.types import State, index_batch
 
 Potential = Literal["difference", "max", "sum"]
@@ -44,9 +44,18 @@ def systematic_resample(weights: Tensor, u: Tensor) -> Tensor:
     return torch.searchsorted(cdf, positions).clamp_max(n - 1)
 
 
+def group_uniforms(generator: Generator, b: int, n: int, k: int, device: Any) -> Tensor:
+    """``k`` uniforms per sample ``[B, k]``. With one generator per particle (``B * N`` of them), sample
+    ``b`` draws from its first particle's generator, so steering stays reproducible per sample."""
+    if isinstance(generator, PerSampleGenerator) and len(generator) == b * n:
+        return torch.stack([torch.rand((k,), generator=g, dtype=torch.float64, device=generator.device)
+                            for g in generator.generators[::n]]).to(device)
+    return rand((b, k), generator, dtype=torch.float64).to(device)
+
+
 def multinomial_resample(weights: Tensor, generator: Generator) -> Tensor:
     n = weights.shape[1]
-    u = rand(weights.shape, generator, device=weights.device, dtype=weights.dtype)
+    u = group_uniforms(generator, weights.shape[0], n, n, weights.device).to(weights.dtype)
     cdf = torch.cumsum(weights, 1)
     cdf[:, -1] = 1.0
     return torch.searchsorted(cdf, u.contiguous()).clamp_max(n - 1)
@@ -126,7 +135,7 @@ def fk_steering(denoiser: Callable[..., State], process: ForwardProcess, x_init:
     if select == "argmax":
         pick = w.argmax(1)
     else:
-        u = rand((st.b, 1), generator, dtype=torch.float64).to(w.device)
+        u = group_uniforms(generator, st.b, st.n, 1, w.device)
         cdf = torch.cumsum(w, 1)
         cdf[:, -1] = 1.0
         pick = torch.searchsorted(cdf, u).squeeze(1).clamp_max(st.n - 1)  # one draw per sample from w
@@ -147,7 +156,7 @@ def _reweight_resample(st: _State, x: State, x0: State, reward_fn: Any, cond: An
     if bool((ess < ess_threshold * st.n).any()):
         w = torch.softmax(st.logw, 1)
         if resampling == "systematic":
-            idx = systematic_resample(w, rand((st.b,), generator, dtype=torch.float64).to(w.device))
+            idx = systematic_resample(w, group_uniforms(generator, st.b, st.n, 1, w.device)[:, 0])
         else:
             idx = multinomial_resample(w, generator)
         flat = st.reindex(idx)

@@ -111,3 +111,22 @@ def test_fk_steering_moves_mass_to_the_rewarded_component() -> None:
     unsteered = sample(gmm.denoiser(process), process, x[:b], sampler="ddpm", steps=40, schedule="uniform",
                        generator=gen).x
     assert abs(float((unsteered[:, 0] > 0).float().mean()) - 0.5) < 0.08
+
+
+def test_fk_steering_with_per_particle_generators_is_reproducible_per_sample() -> None:
+    from core.seeding import PerSampleGenerator
+
+    gmm = GaussianMixture(torch.tensor([[-2.0, 0.0], [2.0, 0.0]]), 0.25)
+    process = make_process("vp")
+    ts = make_schedule("uniform", process, 10)
+    n = 4
+
+    def run(samples: list[int]):
+        gen = PerSampleGenerator.for_samples(7, [k * n + j for k in samples for j in range(n)])
+        x = process.prior_like(torch.empty(len(samples) * n, 2), gen)
+        return fk_steering(gmm.denoiser(process), process, x, ts, reward_fn=lambda x0, c: x0[:, 0],
+                           num_particles=n, lmbda=1.0, ess_threshold=1.0, resampling="multinomial",
+                           generator=gen).x
+
+    both, alone = run([0, 1]), run([1])
+    assert torch.allclose(both[1], alone[0], atol=1e-6)
