@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 #: name -> "module:Class"
 DOMAINS: dict[str, str] = {
     "toy": "domains.toy.domain:ToyDomain",
+    "medseg": "domains.medseg.domain:MedsegDomain",
+    "spiderwebs": "domains.spiderwebs.domain:SpiderwebsDomain",
+    "graphs": "domains.graphs.domain:GraphsDomain",
+    "weather": "domains.weather.domain:WeatherDomain",
 }
 
 

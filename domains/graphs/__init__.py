@@ -1,0 +1,1 @@
+"""GDSS graph generation (generic graphs: community-small, ego-small, grid, ENZYMES)."""

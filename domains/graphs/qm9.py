@@ -1,0 +1,152 @@
+"""QM9 in the GDSS domain: kekulised molecule graphs in, SMILES + SDF + molecule metrics out.
+
+Node features are one-hot atom types (C, N, O, F; zero rows are padding), the adjacency holds bond
+orders 1/2/3; decoding takes the argmax type of each real node and rounds bond values to 0..3.
+CPU presets train on a fixed random subset of the training split (``data.n_train``; the subset does
+not depend on the run seed, so sampling can recover the node-count distribution without the data).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from core.catalog import CatalogEntry
+from core.seeding import make_generator
+from domains.graphs import mol_data
+from domains.graphs.mol_metrics import canonical_smiles_of, molecule_metrics
+from domains.graphs.molecules import correct_valency
+
+
+def _subset(rows: list[int], n: int | None, purpose: int) -> list[int]:
+    if n is None or n >= len(rows):
+        return rows
+    perm = torch.randperm(len(rows), generator=make_generator(purpose))[:n]
+    return sorted(rows[i] for i in perm.tolist())
+
+
+def _split(entry: CatalogEntry, n_train: int | None, n_test: int | None) -> tuple[tuple[str, ...], list[int], list[int]]:
+    return _split_by_name(entry.name, n_train, n_test)
+
+
+@lru_cache(maxsize=4)
+def _split_by_name(name: str, n_train: int | None, n_test: int | None) -> tuple[tuple[str, ...], list[int], list[int]]:
+    from core.catalog import get_entry
+
+    entry = get_entry(name)
+    smiles = mol_data.read_qm9(entry)
+    train, test = mol_data.qm9_split(entry)
+    return tuple(smiles), _subset(train, n_train, 11), _subset(test, n_test, 12)
+
+
+def _dense(mg: mol_data.MolGraphs, n_types: int) -> dict[str, Tensor]:
+    real = mg.types >= 0
+    x = torch.nn.functional.one_hot(mg.types.clamp(min=0), n_types).float() * real[..., None]
+    return {"x": x, "adj": mg.bonds, "mask": real.float()}
+
+
+def prepare(entry: CatalogEntry, atoms: list[str], max_atoms: int, n_train: int | None,
+            n_test: int | None) -> dict[str, Tensor]:
+    smiles, train, test = _split(entry, n_train, n_test)
+    out: dict[str, Tensor] = {}
+    invalid = 0
+    for name, rows in (("train", train), ("test", test)):
+        mg = mol_data.to_graphs(smiles, rows, atoms, max_atoms)
+        invalid += len(mg.invalid_rows)
+        out.update({f"{name}_{k}": v for k, v in _dense(mg, len(atoms)).items()})
+        out[f"{name}_rows"] = torch.tensor(mg.rows)
+    out["n_invalid_smiles"] = torch.tensor(invalid)
+    out["n_self_loops"] = torch.tensor(0)
+    return out
+
+
+def train_node_counts(entry: CatalogEntry, atoms: list[str], max_atoms: int, n_train: int | None) -> Tensor:
+    return _train_counts(entry.name, tuple(atoms), max_atoms, n_train)
+
+
+@lru_cache(maxsize=4)
+def _train_counts(name: str, atoms: tuple[str, ...], max_atoms: int, n_train: int | None) -> Tensor:
+    smiles, train, _ = _split_by_name(name, n_train, None)
+    mg = mol_data.to_graphs(smiles, train, atoms, max_atoms)
+    return (mg.types >= 0).sum(1)
+
+
+def decode(x: dict[str, Tensor], sizes: Tensor) -> tuple[Tensor, Tensor]:
+    """Padded ``(types, bonds)``: argmax type on real nodes, bond values rounded to 0..3 (NaN -> 0;
+    the domain reports the number of non-finite samples separately)."""
+    n_max = x["adj"].shape[1]
+    real = torch.arange(n_max)[None, :] < sizes[:, None]
+    types = torch.where(real, x["x"].nan_to_num(0.0).argmax(-1), torch.full_like(real, -1, dtype=torch.long))
+    bonds = x["adj"].nan_to_num(0.0).round().clamp(0, 3) * (real[:, :, None] & real[:, None, :])
+    return types, bonds
+
+
+def write_outputs(mols: list[Any], out_dir: Path) -> list[Path]:
+    """``samples.smi`` (one SMILES per line, after valency correction; invalid lines are ``None``) and
+    ``samples.sdf`` (the corrected molecules that RDKit can write)."""
+    from rdkit import Chem
+
+    smi_path, sdf_path = out_dir / "samples.smi", out_dir / "samples.sdf"
+    fixed = [correct_valency(m) for m in mols]
+    lines = []
+    tmp = sdf_path.with_name(".samples.sdf.tmp")
+    with Chem.SDWriter(str(tmp)) as w:
+        for k, m in enumerate(fixed):
+            try:
+                mm = Chem.Mol(m)
+                Chem.SanitizeMol(mm)
+                mm.SetProp("_Name", f"sample_{k}")
+                w.write(mm)
+                lines.append(Chem.MolToSmiles(mm))
+            except Exception:  # noqa: BLE001 - an unfixable molecule is written as None
+                lines.append("None")
+    tmp.replace(sdf_path)
+    tmp_smi = smi_path.with_name(".samples.smi.tmp")
+    tmp_smi.write_text("\n".join(lines) + "\n")
+    tmp_smi.replace(smi_path)
+    return [smi_path, sdf_path]
+
+
+def evaluate(mols: list[Any], entry: CatalogEntry, data: dict[str, Tensor], n_train: int | None,
+             n_test: int | None = None, fcd: bool = False) -> dict[str, Any]:
+    smiles, train, _ = _split(entry, n_train, None)
+    m = molecule_metrics(mols, (smiles[r] for r in train))
+    if fcd:
+        ref = [smiles[int(r)] for r in data["test_rows"].tolist()]
+        m["fcd"] = fcd_score(m["smiles"], ref)
+        m["fcd_reference"] = f"{len(ref)} test-split molecules"
+    m["novelty_reference"] = f"{len(train)} training molecules" + (" (subset)" if n_train else "")
+    m["n_invalid_smiles_in_dataset"] = int(data["n_invalid_smiles"])
+    return m
+
+
+def fcd_score(gen: list[str], ref: list[str]) -> float | None:
+    """Fréchet ChemNet Distance (``fcd_torch``, CPU) of valid generated SMILES to the reference; ``None``
+    with fewer than two valid molecules (the covariance is undefined)."""
+    if len(gen) < 2 or len(ref) < 2:
+        return None
+    from fcd_torch import FCD
+
+    return float(FCD(device="cpu", n_jobs=1)(gen, ref))
+
+
+def molecule_grid(smiles: list[str], path: Path, n: int = 16) -> Path | None:
+    """A PNG grid of the first ``n`` valid generated molecules (RDKit drawing)."""
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mols = [Chem.MolFromSmiles(s) for s in smiles[:n]]
+    mols = [m for m in mols if m is not None]
+    if not mols:
+        return None
+    img = Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(200, 200), legends=[canonical_smiles_of(
+        Chem.MolToSmiles(m)) or "" for m in mols])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    img.save(str(tmp))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,1 @@
+"""``weather``: probabilistic radar nowcasting with a conditional diffusion model (see ``domain.py``)."""

@@ -1,0 +1,78 @@
+"""End to end: ingest, train, sample, validate on community-small with tiny settings."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.catalog import data_root
+
+TINY = ["train.steps=20", "train.checkpoint_every=10", "train.log_every=10", "train.batch_size=8",
+        "sample.n=6", "sample.batch_size=6", "sample.steps=5", "validate.n_baseline=6",
+        "validate.compare_steps=[3]", "network.hidden=8", "network.channels=2", "network.heads=2",
+        "network.depth_a=1", "network.depth_x=1", "network.emb_dim=8"]
+
+
+@pytest.mark.skipif(not (data_root() / "graphs" / "community_small.json").exists(), reason="data root absent")
+def test_smoke_pipeline(tmp_path):
+    from domains.pipeline import run_pipeline
+
+    out = run_pipeline("graphs", "smoke", TINY, runs_root=str(tmp_path))
+    assert out["status"] == "completed"
+    run = Path(out["run_dir"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    for k in ("degree_mmd", "cluster_mmd", "orbit_mmd", "train_degree_mmd", "er_orbit_mmd"):
+        assert metrics[k] is not None and metrics[k] >= -1e-9
+    assert metrics["n"] == 6 and metrics["nfe"] > 0 and metrics["n_test"] == 20
+    doc = json.loads((run / "samples" / "graphs.json").read_text())
+    assert doc["num_graphs"] == 6 and all(12 <= g["num_nodes"] <= 20 for g in doc["graphs"])
+    assert (run / "plots" / "graphs.png").stat().st_size > 1000
+    rows = json.loads((run / "sampler_comparison.json").read_text())
+    assert rows[0]["sampler"] == "dpmpp_2m" and rows[0]["nfe"] > 0
+
+
+def test_unknown_config_key_is_an_error():
+    from domains import get_domain
+
+    with pytest.raises(Exception, match="nonsense"):
+        get_domain("graphs").load_config("smoke", ["data.nonsense=1"])
+
+
+QM9_TINY = ["train.steps=10", "train.checkpoint_every=10", "train.batch_size=16", "data.n_train=100",
+            "data.n_test=20", "sample.n=8", "sample.batch_size=8", "sample.steps=10", "network.hidden=8",
+            "network.channels=2", "network.heads=2", "network.depth_a=1", "network.depth_x=1", "network.emb_dim=8",
+            "validate.steer_particles=2", "validate.steer_n=3", "validate.steer_steps=3"]
+
+
+@pytest.mark.skipif(not (data_root() / "molecules" / "qm9_smiles.csv").exists(), reason="data root absent")
+def test_qm9_pipeline(tmp_path):
+    from domains.pipeline import run_pipeline
+
+    out = run_pipeline("graphs", "qm9_smoke", QM9_TINY, runs_root=str(tmp_path))
+    run = Path(out["run_dir"])
+    m = json.loads((run / "metrics.json").read_text())
+    for k in ("validity_wo_correction", "validity", "uniqueness", "novelty"):
+        assert 0.0 <= m[k] <= 1.0
+    assert m["n"] == 8 and m["n_invalid_smiles_in_dataset"] == 0 and m["n_nonfinite"] == 0
+    assert m["fcd"] is None or m["fcd"] >= 0.0
+    lines = (run / "samples" / "samples.smi").read_text().splitlines()
+    assert len(lines) == 8
+    assert (run / "samples" / "samples.sdf").exists()
+    steer = json.loads((run / "steering.json").read_text())
+    assert steer["nfe_per_particle"] == 4 and 0.0 <= steer["qed_steered"] <= 1.0
+    assert abs(steer["qed_shift"] - (steer["qed_steered"] - steer["qed_plain"])) < 1e-12
+
+
+def test_molecule_config_checks_vocabulary_size():
+    from domains import get_domain
+
+    with pytest.raises(Exception, match="len\\(data.atoms\\)"):
+        get_domain("graphs").load_config("qm9_smoke", ["data.max_feat=5"])
+
+
+@pytest.mark.parametrize("preset", ["smoke", "default", "full", "qm9_smoke"])
+def test_presets_validate(preset):
+    from domains import get_domain
+
+    cfg = get_domain("graphs").load_config(preset)
+    assert cfg.domain == "graphs" and set(cfg.process) == {"x", "adj"}
