@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 EXTRAS ?= dev,dask,graphs,pde,weather,spiderwebs,medseg
-KEY    := $(shell cat pyproject.toml constraints-cpu.txt | sha256sum | cut -c1-16)
+KEY    := $(shell (cat pyproject.toml constraints-cpu.txt; echo "$(EXTRAS)") | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.diffusci-setup-$(KEY)
 # Small models run fastest single-threaded on small CPUs; export OMP_NUM_THREADS to change it.
 export OMP_NUM_THREADS ?= 1
