@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 #: name -> "module:Class"
 DOMAINS: dict[str, str] = {
     "toy": "domains.toy.domain:ToyDomain",
+    "pde": "domains.pde.domain:PDEDomain",
     "medseg": "domains.medseg.domain:MedsegDomain",
     "spiderwebs": "domains.spiderwebs.domain:SpiderwebsDomain",
     "graphs": "domains.graphs.domain:GraphsDomain",

@@ -1,0 +1,64 @@
+"""Typed configuration of the ``pde`` domain (``data``, ``network`` and ``validate`` sections)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from core.config import ConfigModel
+from domains.config import DomainConfig
+from domains.pde.data import PDEData
+from domains.pde.state import Task
+
+
+class PDENetwork(ConfigModel):
+    """The core 2-D U-Net over the trajectory's wavelet bands (or the physical array, for the baseline)."""
+
+    representation: Literal["wavelet", "physical"] = "wavelet"
+    wavelet: str = Field("bior2.4", description="a PyWavelets discrete wavelet")
+    wavelet_tol: float = Field(1e-10, gt=0, description="largest accepted reconstruction error")
+    band_scaling: Literal["global", "per_band"] = Field(
+        "global", description="divide all wavelet bands by one RMS (keeps the loss close to physical-space MSE) "
+                              "or each band by its own RMS (WDNO's rescalers)")
+    tasks: list[Task] = Field(default_factory=lambda: ["simulation"], min_length=1,
+                              description="conditioning patterns trained (sample i gets tasks[i % len])")
+    base_channels: int = Field(32, ge=4)
+    channel_mults: list[int] = Field(default_factory=lambda: [1, 2], min_length=1)
+    num_res_blocks: int = Field(1, ge=1)
+    attention_levels: list[int] = Field(default_factory=list)
+    norm_groups: int = Field(8, ge=1)
+
+
+class PDEValidate(ConfigModel):
+    """Baselines trained in the same run, resolutions evaluated, plots."""
+
+    baselines: list[Literal["fno", "physical_diffusion"]] = Field(default_factory=lambda: ["fno", "physical_diffusion"])
+    baseline_steps: int | None = Field(None, ge=1, description="training steps of each baseline (default: train.steps)")
+    fno_width: int = Field(32, ge=4)
+    fno_modes: tuple[int, int] = (8, 8)
+    fno_layers: int = Field(4, ge=1)
+    fno_lr: float = Field(2e-3, gt=0)
+    super_resolution: bool = Field(True, description="evaluate on the 2^k x test sets of data.super_levels")
+    plot_examples: int = Field(3, ge=1)
+    control_n: int = Field(0, ge=0, description="test targets for the control task (0: no control evaluation)")
+    control_guidance: float = Field(1.0, ge=0, description="scale of the guidance by -J")
+    control_energy_weight: float = Field(1e-3, ge=0, description="w_E in J + w_E E")
+    control_optimizer_steps: int = Field(10, ge=1, description="Adam steps of the solver-gradient baseline")
+    control_optimizer_lr: float = Field(0.2, gt=0)
+
+
+class PDEConfig(DomainConfig):
+    data: PDEData = Field(default_factory=PDEData)  # type: ignore[assignment]
+    network: PDENetwork = Field(default_factory=PDENetwork)  # type: ignore[assignment]
+    validate_: PDEValidate = Field(default_factory=PDEValidate, alias="validate")  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _control_needs_training(self) -> PDEConfig:
+        if self.validate_.control_n and "control" not in self.network.tasks:
+            raise ValueError("validate.control_n > 0 needs 'control' in network.tasks (the model must be trained "
+                             "with u0 and u_T known); add it or set validate.control_n=0")
+        return self
+
+
+__all__ = ["PDEConfig", "PDENetwork", "PDEValidate"]

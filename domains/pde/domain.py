@@ -1,0 +1,158 @@
+"""``pde``: forced 1-D viscous Burgers with a Wavelet Diffusion Neural Operator (WDNO, Hu et al. ICLR 2025).
+
+Data come from this package's batched solver (``solver.py``) with WDNO's distribution of initial
+conditions and forcings, generated per sample from seeds and cached as netCDF (``data.py``; catalog
+entry ``burgers1d_wdno_generated``). A trajectory ``(u, f)`` is laid out as one physical array and
+diffused in its 2-D wavelet representation (``wavelet.py``, ``state.py``) by the core's 2-D U-Net,
+conditioned on the known values (``u0`` and ``f`` for simulation) by network channels *and*
+replacement conditioning in physical space. Validation compares the sampled ``u`` with the solver's
+(MSE over ``t > 0``) against an FNO and the same diffusion model in physical space, trained in the
+same run with the same budget, at 1x and on finer test grids (``evaluate.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.catalog import CatalogEntry
+from core.networks import UNet
+from core.provenance import RunDir, runs_root
+from core.seeding import derive_seed
+from core.types import State
+from domains.base import DiffusionDomain
+from domains.pde import evaluate as ev
+from domains.pde.config import PDEConfig
+from domains.pde.data import load_or_generate, physical_scales
+from domains.pde.sampling import condition, generate
+from domains.pde.state import Representation, TrajectorySpace, known_mask, layout_shape, pack, unpack
+from domains.refs import CheckpointRef, DatasetRef, SamplesRef
+
+
+class PDEDomain(DiffusionDomain):
+    name = "pde"
+    config_cls = PDEConfig
+
+    def __init__(self) -> None:
+        self._cache_dir: Path | None = None
+        self._band_scales: torch.Tensor | None = None
+
+    # ---- data ---------------------------------------------------------------------------
+    def ingest(self, cfg: PDEConfig, run: RunDir) -> DatasetRef:  # type: ignore[override]
+        self._cache_dir = run.path.parent.parent / "_cache" / "pde"  # <runs root>/_cache/pde
+        return super().ingest(cfg, run)
+
+    def prepare(self, cfg: PDEConfig, entry: CatalogEntry) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        d, cache = cfg.data, self._cache_dir or runs_root() / "_cache" / "pde"
+        seed = derive_seed(cfg.seed, "data")
+        layout_shape(d.nt, d.nx)  # refuse a bad grid before solving anything
+        train = load_or_generate(d, "train", d.n_train, seed, cache)
+        test = load_or_generate(d, "test", d.n_test, seed, cache)
+        scales = physical_scales(train["u"], train["f"])
+        out = {"u_train": train["u"].float(), "f_train": train["f"].float(), "u_test": test["u"].float(),
+               "f_test": test["f"].float(), "seed_test": test["seed"], "scales": scales.float()}
+        raw = Representation("wavelet", layout_shape(d.nt, d.nx), cfg.network.wavelet, tol=cfg.network.wavelet_tol)
+        bands = raw.transform(pack(train["u"], train["f"], scales))
+        out["band_scales"] = bands.pow(2).mean(dim=(0, 2, 3)).sqrt().clamp_min(1e-3).float()
+        if cfg.validate_.super_resolution and d.n_super:
+            for k in d.super_levels:
+                sup = load_or_generate(d, "test", min(d.n_super, d.n_test), seed, cache, level=k)
+                out[f"u_test_l{k}"], out[f"f_test_l{k}"] = sup["u"].float(), sup["f"].float()
+        return out
+
+    def representation(self, cfg: PDEConfig, data: dict[str, torch.Tensor], nt: int | None = None,
+                       nx: int | None = None) -> Representation:
+        bands = data["band_scales"]
+        if cfg.network.band_scaling == "global":
+            bands = bands.pow(2).mean().sqrt().expand(bands.shape[0]).clone()
+        self._band_scales = bands
+        shape = layout_shape(nt or cfg.data.nt, nx or cfg.data.nx)
+        return Representation(cfg.network.representation, shape, cfg.network.wavelet, bands, cfg.network.wavelet_tol)
+
+    def training_data(self, cfg: PDEConfig, data: dict[str, torch.Tensor]) -> tuple[State, Any]:  # type: ignore[override]
+        rep = self.representation(cfg, data)
+        full = pack(data["u_train"], data["f_train"], data["scales"])
+        tasks = cfg.network.tasks
+        mask = torch.cat([known_mask(tasks[i % len(tasks)], cfg.data.nt, cfg.data.nx) for i in range(full.shape[0])])
+        return rep.encode(full), {"channels": rep.cond_channels(full * mask, mask)}
+
+    # ---- model ---------------------------------------------------------------------------
+    def build_network(self, cfg: PDEConfig) -> nn.Module:  # type: ignore[override]
+        n = cfg.network
+        ch = 8 if n.representation == "wavelet" else 2
+        return UNet(2, ch, ch, base_channels=n.base_channels, channel_mults=n.channel_mults,
+                    num_res_blocks=n.num_res_blocks, attention_levels=n.attention_levels,
+                    cond_channels=2 * ch, norm_groups=n.norm_groups)
+
+    def sample_shape(self, cfg: PDEConfig) -> tuple[int, ...]:  # type: ignore[override]
+        return Representation(cfg.network.representation, layout_shape(cfg.data.nt, cfg.data.nx),
+                              cfg.network.wavelet).state_shape()
+
+    def state_space(self, cfg: PDEConfig) -> TrajectorySpace:  # type: ignore[override]
+        rep = Representation(cfg.network.representation, layout_shape(cfg.data.nt, cfg.data.nx),
+                             cfg.network.wavelet, self._band_scales)
+        return TrajectorySpace(self.process(cfg), rep)
+
+    # ---- sampling ----------------------------------------------------------------------------
+    def run_data(self, run: RunDir) -> dict[str, torch.Tensor]:
+        """The run's ingested data (the sample stage receives only the checkpoint)."""
+        refs = json.loads((run.path / "refs.json").read_text())
+        if "ingest" not in refs:
+            raise KeyError(f"run {run.path} has no completed ingest stage; run the pipeline from ingest")
+        return self.load_data(DatasetRef(**refs["ingest"]))
+
+    def _generate(self, cfg: PDEConfig, ckpt: CheckpointRef, run: RunDir, start: int, stop: int,
+                  progress: bool) -> tuple[torch.Tensor, int]:
+        data = self.run_data(run)
+        n_test = data["u_test"].shape[0]
+        if stop > n_test:
+            raise ValueError(f"sample.n = {stop} exceeds the {n_test} test trajectories; set sample.n <= data.n_test")
+        rep = self.representation(cfg, data)
+        rows = slice(start, stop)
+        cond = condition(rep, data["u_test"][rows], data["f_test"][rows], data["scales"], "simulation")
+        return generate(self.load_model(cfg, ckpt), rep, cond, range(start, stop), cfg.seed, cfg.sample,
+                        progress=progress)
+
+    def sample(self, cfg: PDEConfig, ckpt: CheckpointRef, run: RunDir) -> SamplesRef:  # type: ignore[override]
+        x, nfe = self._generate(cfg, ckpt, run, 0, cfg.sample.n, progress=True)
+        return self._write_sample_set(cfg, ckpt, run, x, nfe)
+
+    def sample_shard(self, cfg: PDEConfig, ckpt: CheckpointRef, run: RunDir, start: int, stop: int) -> Path:  # type: ignore[override]
+        from domains.base import _atomic_save
+
+        x, nfe = self._generate(cfg, ckpt, run, start, stop, progress=False)
+        path = run.samples / "shards" / f"shard_{start:08d}_{stop:08d}.safetensors"
+        path.parent.mkdir(exist_ok=True)
+        _atomic_save({"x": x, "__nfe__": torch.tensor(nfe)}, path)
+        return path
+
+    def decode(self, cfg: PDEConfig, x: torch.Tensor, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples (diffusion states) -> ``(u [B, nt+1, nx], f [B, nt, nx])`` in physical units."""
+        return unpack(self.representation(cfg, data).decode(x), data["scales"])
+
+    def write_samples(self, cfg: PDEConfig, x: State, run: RunDir) -> list[Path]:  # type: ignore[override]
+        assert isinstance(x, torch.Tensor)
+        data = self.run_data(run)
+        u, f = self.decode(cfg, x, data)
+        path = run.samples / "trajectories.nc"
+        ev.write_trajectories(path, u, f, data["seed_test"][: u.shape[0]], cfg)
+        return [path]
+
+    # ---- validation ------------------------------------------------------------------------
+    def evaluate(self, cfg: PDEConfig, x: State, data: dict[str, torch.Tensor], run: RunDir,  # type: ignore[override]
+                 info: dict[str, Any]) -> dict[str, Any]:
+        assert isinstance(x, torch.Tensor)
+        ckpt = CheckpointRef(self.name, info["checkpoint"], info["checkpoint_sha256"], 0, "")
+        return ev.evaluate(self, cfg, x, data, run, info, ckpt)
+
+    def headline(self, metrics: Any) -> dict[str, Any]:
+        keys = ("mse_wdno", "mse_fno", "mse_physical_diffusion", "mse_wdno_2x", "J_wdno", "J_solver_adam", "nfe")
+        return {k: metrics[k] for k in keys if isinstance(metrics.get(k), int | float)}
+
+
+
+__all__ = ["PDEDomain"]

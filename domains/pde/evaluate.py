@@ -1,0 +1,173 @@
+"""Validation of the pde domain: simulation MSE against the solver, with baselines trained in the same run.
+
+Methods: ``wdno`` (the run's wavelet diffusion model), ``fno`` (Fourier neural operator) and
+``physical_diffusion`` (the same U-Net diffusion in physical space); both baselines get the run's
+training budget (steps x batch size) unless ``validate.baseline_steps`` says otherwise. Every method
+is scored on the 1x test set and on the finer test grids (2^k x) with the MSE of ``u`` over
+``t > 0`` (``t = 0`` is given), and nMSE = MSE / mean(u^2).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from core.losses import DenoisingLoss
+from core.provenance import RunDir, atomic_write_json, atomic_write_text
+from core.seeding import derive_seed, make_generator
+from core.training.trainer import Trainer, tensor_batch_fn
+from domains.pde import plots
+from domains.pde.data import level_grid
+from domains.pde.fno import FNO2d, predict_fno, train_fno
+from domains.pde.sampling import condition, generate
+from domains.pde.state import unpack
+
+
+def sim_mse(u_hat: Tensor, u_true: Tensor) -> tuple[float, float]:
+    """``(MSE, nMSE)`` of trajectories ``[B, nt+1, nx]`` over the frames after ``u0``."""
+    err = (u_hat[:, 1:].double() - u_true[:, 1:].double()).pow(2).mean()
+    return float(err), float(err / u_true[:, 1:].double().pow(2).mean())
+
+
+def write_trajectories(path: Path, u: Tensor, f: Tensor, seeds: Tensor, cfg: Any) -> Path:
+    """Sampled trajectories as netCDF (same variables and coordinates as the data cache), atomically."""
+    from domains.pde.data import to_dataset
+
+    ds = to_dataset({"u": u.double(), "f": f.double(), "seed": seeds}, cfg.data, "samples", cfg.seed, 0)
+    ds.attrs["title"] = "diffusci pde samples (u generated, f given)"
+    tmp = path.with_name(f".{path.name}.tmp")
+    ds.to_netcdf(tmp, engine="h5netcdf")
+    tmp.replace(path)
+    return path
+
+
+def test_sets(cfg: Any, data: dict[str, Tensor]) -> list[tuple[str, int, Tensor, Tensor]]:
+    """``(label, level, u, f)`` for the 1x test set and every finer one present."""
+    sets = [("1x", 0, data["u_test"], data["f_test"])]
+    for k in cfg.data.super_levels:
+        if f"u_test_l{k}" in data:
+            sets.append((f"{2 ** k}x", k, data[f"u_test_l{k}"], data[f"f_test_l{k}"]))
+    return sets
+
+
+def diffusion_predictor(dom: Any, cfg: Any, model: Any, data: dict[str, Tensor]) -> Callable[..., tuple[Tensor, int]]:
+    def predict(level: int, u: Tensor, f: Tensor) -> tuple[Tensor, int]:
+        nx, nt, _ = level_grid(cfg.data, level)
+        rep = dom.representation(cfg, data, nt, nx)
+        cond = condition(rep, u, f, data["scales"], "simulation")
+        x, nfe = generate(model, rep, cond, range(u.shape[0]), cfg.seed, cfg.sample)
+        return unpack(rep.decode(x), data["scales"])[0], nfe
+    return predict
+
+
+def train_physical_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int) -> Any:
+    """The run's diffusion model in physical space, trained with the core Trainer and the same budget."""
+    net = cfg.network.model_copy(update={"representation": "physical"})
+    pcfg = cfg.model_copy(update={"network": net})
+    x0, cond = dom.training_data(pcfg, data)
+    model = dom.denoiser(pcfg)
+    loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
+                         space=dom.state_space(pcfg))
+    tcfg = cfg.train.model_copy(update={"steps": steps, "checkpoint_every": steps,
+                                        "seed": derive_seed(cfg.seed, "train", "physical_diffusion")})
+    trainer = Trainer(model, loss, tensor_batch_fn(x0, tcfg.batch_size, cond), tcfg,
+                      checkpoint_dir=run.path / "baselines" / "physical_diffusion",
+                      model_config=pcfg.model_dump(mode="json", by_alias=True))
+    trainer.fit()
+    if trainer.ema is not None:
+        trainer.ema.copy_to(model)
+    dom.representation(cfg, data)  # restore the run's own representation state
+    return pcfg, model.eval()
+
+
+def _train_seconds(run: RunDir) -> float | None:
+    """The run's train-stage time from its record (``None`` when unknown)."""
+    import json
+
+    path = run.path / "record.json"
+    stages = json.loads(path.read_text()).get("stages", {}) if path.exists() else {}
+    return stages.get("train", {}).get("seconds")
+
+
+def build_methods(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, ckpt: Any) -> dict[str, Any]:
+    """``name -> (predict(level, u, f) -> (u_hat, nfe), train seconds)`` for the model and its baselines."""
+    v, steps = cfg.validate_, cfg.validate_.baseline_steps or cfg.train.steps
+    methods: dict[str, Any] = {"wdno": (diffusion_predictor(dom, cfg, dom.load_model(cfg, ckpt), data), _train_seconds(run))}
+    if "fno" in v.baselines:
+        t0 = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(cfg.seed, "init", "fno"))
+            fno = FNO2d(v.fno_width, v.fno_modes, v.fno_layers)
+        train_fno(fno, data["u_train"], data["f_train"], data["scales"], steps, cfg.train.batch_size, v.fno_lr,
+                  make_generator(derive_seed(cfg.seed, "train", "fno")), progress=True)
+        methods["fno"] = (lambda level, u, f: (torch.cat([u[:, :1], predict_fno(fno, u[:, 0], f, data["scales"])], 1), 1),
+                          time.perf_counter() - t0)
+    if "physical_diffusion" in v.baselines:
+        t0 = time.perf_counter()
+        pcfg, pmodel = train_physical_diffusion(dom, cfg, data, run, steps)
+        methods["physical_diffusion"] = (diffusion_predictor(dom, pcfg, pmodel, data), time.perf_counter() - t0)
+    return methods
+
+
+def evaluate(dom: Any, cfg: Any, x: Tensor, data: dict[str, Tensor], run: RunDir, info: dict[str, Any],
+             ckpt: Any) -> dict[str, Any]:
+    n = x.shape[0]
+    u_hat, _ = dom.decode(cfg, x, data)
+    mse, nmse = sim_mse(u_hat, data["u_test"][:n])
+    metrics: dict[str, Any] = {"mse_wdno": mse, "nmse_wdno": nmse, "n": int(n), "nfe": int(info.get("nfe", 0))}
+    methods = build_methods(dom, cfg, data, run, ckpt)
+    rows, preds = [], {"wdno": u_hat}
+    for label, level, u, f in test_sets(cfg, data):
+        m = min(n, u.shape[0])
+        for name, (predict, train_s) in methods.items():
+            if name == "wdno" and level == 0:
+                uh, nfe, infer_s = u_hat[:m], metrics["nfe"], float("nan")
+            else:
+                t0 = time.perf_counter()
+                uh, nfe = predict(level, u[:m], f[:m])
+                infer_s = time.perf_counter() - t0
+                if level == 0:
+                    preds[name] = uh
+            e, ne = sim_mse(uh, u[:m])
+            rows.append({"method": name, "resolution": label, "n": m, "mse": e, "nmse": ne, "nfe": nfe,
+                         "train_s": train_s, "infer_s": infer_s})
+            suffix = "" if level == 0 else f"_{label}"
+            metrics[f"mse_{name}{suffix}"] = e
+    if cfg.validate_.control_n:
+        metrics.update(run_control(dom, cfg, data, run, ckpt))
+    atomic_write_json(run.path / "comparison.json", rows)
+    atomic_write_text(run.path / "comparison.md", comparison_markdown(rows))
+    k = min(cfg.validate_.plot_examples, n)
+    plots.spacetime(data["u_test"][:k], {m: p[:k] for m, p in preds.items()}, run.plots / "spacetime.png")
+    plots.forcing(data["f_test"][:k], run.plots / "forcing.png")
+    plots.mse_vs_resolution(rows, run.plots / "mse_vs_resolution.png")
+    return metrics
+
+
+def run_control(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, ckpt: Any) -> dict[str, Any]:
+    from domains.pde.control import evaluate_control
+
+    model = dom.load_model(cfg, ckpt)
+    metrics, rows, controls = evaluate_control(model, dom.representation(cfg, data), data, cfg)
+    atomic_write_json(run.path / "control.json", {"metrics": metrics, "per_sample": rows})
+    plots.forcing(controls["wdno"][: cfg.validate_.plot_examples], run.plots / "control_wdno.png")
+    plots.j_across_test_set(rows, run.plots / "control_J.png")
+    return metrics
+
+
+def comparison_markdown(rows: list[dict[str, Any]]) -> str:
+    head = "| method | resolution | n | MSE | nMSE | NFE | train s | infer s |\n|---|---|---:|---:|---:|---:|---:|---:|\n"
+
+    def s(v: Any) -> str:
+        return "–" if v is None or v != v else f"{v:.1f}"
+
+    return head + "".join(f"| {r['method']} | {r['resolution']} | {r['n']} | {r['mse']:.4g} | {r['nmse']:.4g} | "
+                          f"{r['nfe']} | {s(r['train_s'])} | {s(r['infer_s'])} |\n" for r in rows)
+
+
+__all__ = ["comparison_markdown", "evaluate", "sim_mse", "write_trajectories"]

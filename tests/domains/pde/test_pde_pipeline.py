@@ -1,0 +1,109 @@
+"""End to end through the pipeline on tiny overrides, and bad configs refused before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+TINY = ["data.nx=7", "data.nt=4", "data.n_train=16", "data.n_test=4", "data.n_super=2", "data.super_levels=[1]",
+        "data.solver.horizon=1.0", "data.solver.steps_per_frame=128",
+        "network.base_channels=8", "network.norm_groups=4", "train.steps=4", "train.batch_size=4",
+        "train.checkpoint_every=4", "train.warmup_steps=0", "sample.n=4", "sample.batch_size=4", "sample.steps=2",
+        "validate.fno_width=4", "validate.fno_modes=[2,2]", "validate.fno_layers=1", "validate.plot_examples=2"]
+
+
+def test_pipeline_end_to_end(tmp_path):
+    import xarray as xr
+
+    from domains.pipeline import run_pipeline
+
+    out = run_pipeline("pde", "smoke", TINY, runs_root=str(tmp_path))
+    assert out["status"] == "completed"
+    run = Path(out["run_dir"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("mse_wdno", "mse_fno", "mse_physical_diffusion", "mse_wdno_2x", "mse_fno_2x"):
+        assert metrics[key] is not None and metrics[key] > 0, key
+    assert metrics["n"] == 4 and metrics["nfe"] > 0
+    with xr.open_dataset(run / "samples" / "trajectories.nc", engine="h5netcdf") as ds:
+        assert ds["u"].shape == (4, 5, 7) and ds["f"].shape == (4, 4, 7)
+    rows = json.loads((run / "comparison.json").read_text())
+    assert {(r["method"], r["resolution"]) for r in rows} >= {("wdno", "1x"), ("fno", "2x"),
+                                                             ("physical_diffusion", "2x")}
+    for name in ("spacetime.png", "forcing.png", "mse_vs_resolution.png"):
+        assert (run / "plots" / name).stat().st_size > 1000
+    assert len(list((tmp_path / "_cache" / "pde").glob("*.nc"))) == 3  # train, test, test at 2x
+    # u0 and f are given (replacement conditioning): the samples carry them exactly
+    from safetensors.torch import load_file
+
+    data = load_file(str(run / "data" / "processed.safetensors"))
+    with xr.open_dataset(run / "samples" / "trajectories.nc", engine="h5netcdf") as ds:
+        assert abs(ds["u"].values[:, 0] - data["u_test"][:4, 0].numpy()).max() < 1e-5
+        assert abs(ds["f"].values - data["f_test"][:4].numpy()).max() < 1e-5
+
+
+def test_unstable_preset_is_refused_before_solving(tmp_path):
+    from domains.pde.solver import StabilityError
+    from domains.pipeline import run_pipeline
+
+    with pytest.raises(StabilityError, match="advective limit"):
+        run_pipeline("pde", "smoke", [*TINY, "data.solver.steps_per_frame=4"], runs_root=str(tmp_path))
+
+
+def test_bad_config_values_are_rejected():
+    from domains import get_domain
+
+    dom = get_domain("pde")
+    with pytest.raises(Exception, match="representation"):
+        dom.load_config("smoke", ["network.representation=fourier"])
+    with pytest.raises(Exception, match="unknown|extra|not permitted"):
+        dom.load_config("smoke", ["data.grid=3"])
+
+
+@pytest.mark.parametrize("preset", ["smoke", "default", "full"])
+def test_presets_load_and_are_stable(preset):
+    from domains import get_domain
+    from domains.pde.data import level_grid
+    from domains.pde.solver import check_stability
+    from domains.pde.state import layout_shape
+
+    cfg = get_domain("pde").load_config(preset)
+    layout_shape(cfg.data.nt, cfg.data.nx)
+    for k in [0, *cfg.data.super_levels]:
+        nx, nt, solver = level_grid(cfg.data, k)
+        check_stability(nx, nt, solver)
+
+
+def test_control_end_to_end_is_scored_by_resimulation(tmp_path):
+    from domains.pipeline import run_pipeline
+
+    extra = ["network.tasks=[simulation,control]", "validate.control_n=2", "validate.control_optimizer_steps=2",
+             "validate.baselines=[]", "validate.super_resolution=false"]
+    out = run_pipeline("pde", "smoke", [*TINY, *extra], runs_root=str(tmp_path))
+    run = Path(out["run_dir"])
+    m = json.loads((run / "metrics.json").read_text())
+    for key in ("J_wdno", "J_solver_adam", "J_true_f", "energy_wdno", "energy_solver_adam"):
+        assert m[key] is not None and m[key] >= 0, key
+    assert m["J_true_f"] < 1e-2  # the true forcing reaches the target (up to u0 interpolated to the fine grid)
+    assert (run / "plots" / "control_J.png").exists()
+
+
+def test_control_needs_a_control_trained_model():
+    from domains import get_domain
+
+    with pytest.raises(Exception, match="needs 'control' in network.tasks"):
+        get_domain("pde").load_config("smoke", ["validate.control_n=2"])
+
+
+def test_band_scaling_choice():
+    import torch
+
+    from domains import get_domain
+
+    dom = get_domain("pde")
+    bands = {"band_scales": torch.tensor([2.0, 0.5, 0.5, 0.1, 2.0, 0.5, 0.5, 0.1])}
+    glob = dom.representation(dom.load_config("smoke"), bands).band_scales
+    per = dom.representation(dom.load_config("smoke", ["network.band_scaling=per_band"]), bands).band_scales
+    assert torch.allclose(glob, torch.full((8,), float(bands["band_scales"].pow(2).mean().sqrt())))
+    assert torch.equal(per, bands["band_scales"])

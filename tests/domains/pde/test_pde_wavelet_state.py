@@ -1,0 +1,75 @@
+"""Wavelet transform (exact reconstruction, pywt agreement, refusals), layout and replacement conditioning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.processes import make_process
+from core.samplers import InpaintingSpace
+from domains.pde.state import Representation, TrajectorySpace, known_mask, layout_shape, pack, unpack
+from domains.pde.wavelet import Wavelet2D, WaveletError
+
+
+@pytest.mark.parametrize("name", ["bior2.4", "haar", "db2"])
+def test_exact_reconstruction_and_agreement_with_pywt(name):
+    import pywt
+
+    x = torch.randn(3, 2, 18, 24, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    w = Wavelet2D(name, (18, 24))
+    c = w.forward(x)
+    assert c.shape == (3, 2, 4, 9, 12)
+    assert float((w.inverse(c) - x).abs().max()) < 1e-12
+    ca, (ch, cv, cd) = pywt.dwt2(x.numpy(), name, mode="periodization")
+    for i, ref in enumerate((ca, ch, cv, cd)):
+        assert abs(c[:, :, i].numpy() - ref).max() < 1e-12
+
+
+def test_haar_oracle_on_a_2x2_block():
+    c = Wavelet2D("haar", (2, 2)).forward(torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64))
+    # LL = sum/2, detail along H = (top - bottom)/2, along W = (left - right)/2, diagonal
+    assert torch.allclose(c.flatten(), torch.tensor([5.0, -2.0, -1.0, 0.0], dtype=torch.float64))
+
+
+def test_inexact_wavelet_is_refused_with_the_error_printed():
+    with pytest.raises(WaveletError, match=r"max error \d\.\d+e-\d+ > tolerance 1\.0e-15"):
+        Wavelet2D("bior6.8", (4, 4), tol=1e-15)
+    with pytest.raises(WaveletError, match="unknown wavelet 'nope'"):
+        Wavelet2D("nope", (4, 4))
+    with pytest.raises(WaveletError, match="odd length 5"):
+        Wavelet2D("haar", (5, 4))
+
+
+def test_layout_roundtrip_and_masks():
+    g = torch.Generator().manual_seed(1)
+    u, f, scales = torch.randn(2, 5, 7, generator=g), torch.randn(2, 4, 7, generator=g), torch.tensor([2.0, 3.0])
+    x = pack(u, f, scales)
+    assert x.shape == (2, 2, 6, 8) and float(x[:, :, -1].abs().max()) == 0.0 and float(x[..., -1].abs().max()) == 0.0
+    u2, f2 = unpack(x, scales)
+    assert torch.allclose(u2, u) and torch.allclose(f2, f)
+    sim, ctl = known_mask("simulation", 4, 7), known_mask("control", 4, 7)
+    assert sim[0, 0, 0, :7].eq(1).all() and sim[0, 0, 1:5, :7].eq(0).all() and sim[0, 1].eq(1).all()
+    assert ctl[0, 0, 4, :7].eq(1).all() and ctl[0, 0, 1:4, :7].eq(0).all() and ctl[0, 1, :4, :7].eq(0).all()
+    with pytest.raises(ValueError, match="nt even and nx odd"):
+        layout_shape(4, 8)
+
+
+def test_physical_space_projection_is_the_core_inpainting_space():
+    proc = make_process({"name": "edm"})
+    rep = Representation("physical", (6, 8))
+    known, mask = torch.randn(2, 2, 6, 8), known_mask("simulation", 4, 7, 2)
+    x, t = torch.randn(2, 2, 6, 8), torch.full((2,), 0.5)
+    ours = TrajectorySpace(proc, rep, torch.Generator().manual_seed(3)).project(x, t, {"known": known, "mask": mask})
+    core = InpaintingSpace(proc, known, mask, generator=torch.Generator().manual_seed(3)).project(x, t)
+    assert torch.allclose(ours, core)
+
+
+def test_wavelet_projection_enforces_known_values_exactly_at_t0():
+    rep = Representation("wavelet", (6, 8), band_scales=torch.linspace(0.5, 2.0, 8))
+    known, mask = torch.randn(2, 2, 6, 8, dtype=torch.float64), known_mask("control", 4, 7, 2).double()
+    space = TrajectorySpace(make_process({"name": "edm"}), rep)
+    out = space.project(torch.randn(2, 8, 3, 4, dtype=torch.float64), torch.zeros(2), {"known": known, "mask": mask})
+    phys = rep.decode(out)
+    assert torch.allclose(phys * mask, known * mask, atol=1e-12)
+    assert torch.allclose(rep.decode(rep.encode(known)), known, atol=1e-12)
+    assert space.project(out, torch.zeros(2), None) is out  # no conditioning: identity (training)
