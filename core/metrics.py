@@ -49,14 +49,35 @@ def _flat(x: Tensor) -> Tensor:
 
 
 def _quantiles(sorted_vals: Tensor, levels: Tensor) -> Tensor:
-    """Empirical quantile function of each column of ``sorted_vals [N, P]`` at ``levels`` (linear
+    """Empirical quantile functions of the rows of ``sorted_vals [P, N]`` at ``levels`` (linear
     interpolation between order statistics placed at ``(i + 1/2) / N``)."""
-    n = sorted_vals.shape[0]
+    n = sorted_vals.shape[1]
     pos = (levels * n - 0.5).clamp(0, n - 1)
     lo = pos.floor().long()
     hi = (lo + 1).clamp_max(n - 1)
-    w = (pos - lo.to(pos.dtype))[:, None]
-    return sorted_vals[lo] * (1 - w) + sorted_vals[hi] * w
+    w = pos - lo.to(pos.dtype)
+    return sorted_vals[:, lo] * (1 - w) + sorted_vals[:, hi] * w
+
+
+def random_directions(dim: int, n_proj: int, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> Tensor:
+    """``n_proj`` directions uniform on the unit sphere of ``R^dim``, as columns ``[dim, n_proj]``."""
+    theta = randn((dim, n_proj), generator, device=device, dtype=torch.float64)
+    return theta / theta.norm(dim=0, keepdim=True)
+
+
+def sorted_projections(x: Tensor, theta: Tensor) -> Tensor:
+    """``θ_p · x_i`` sorted over the samples: ``[P, N]`` (cache it for a fixed reference sample)."""
+    return torch.sort((_flat(x).to(theta.device) @ theta).T.contiguous(), dim=1).values
+
+
+def sliced_wasserstein_sorted(px: Tensor, py: Tensor) -> Tensor:
+    """``SW_2`` from two :func:`sorted_projections` made with the same directions."""
+    if px.shape[1] != py.shape[1]:
+        n = max(px.shape[1], py.shape[1])
+        levels = (torch.arange(n, dtype=torch.float64, device=px.device) + 0.5) / n
+        px, py = _quantiles(px, levels), _quantiles(py, levels)
+    return ((px - py) ** 2).mean().sqrt()
 
 
 def sliced_wasserstein(x: Tensor, y: Tensor, n_proj: int = 256,
@@ -65,15 +86,8 @@ def sliced_wasserstein(x: Tensor, y: Tensor, n_proj: int = 256,
     x, y = _flat(x), _flat(y)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"dimension mismatch: {x.shape[1]} vs {y.shape[1]}")
-    theta = randn((x.shape[1], n_proj), generator, device=x.device, dtype=torch.float64)
-    theta = theta / theta.norm(dim=0, keepdim=True)
-    px, _ = torch.sort(x @ theta, dim=0)
-    py, _ = torch.sort(y.to(x.device) @ theta, dim=0)
-    if px.shape[0] != py.shape[0]:
-        n = max(px.shape[0], py.shape[0])
-        levels = (torch.arange(n, dtype=torch.float64, device=x.device) + 0.5) / n
-        px, py = _quantiles(px, levels), _quantiles(py, levels)
-    return ((px - py) ** 2).mean().sqrt()
+    theta = random_directions(x.shape[1], n_proj, generator, x.device)
+    return sliced_wasserstein_sorted(sorted_projections(x, theta), sorted_projections(y, theta))
 
 
 def _kernel_sum(a: Tensor, b: Tensor, bandwidths: Tensor, chunk: int) -> Tensor:
@@ -83,7 +97,8 @@ def _kernel_sum(a: Tensor, b: Tensor, bandwidths: Tensor, chunk: int) -> Tensor:
     for start in range(0, a.shape[0], chunk):
         ac = a[start:start + chunk]
         d2 = ((ac * ac).sum(1)[:, None] + b2[None] - 2.0 * ac @ b.T).clamp_min(0.0)
-        total = total + torch.exp(-d2[None] / (2.0 * bandwidths[:, None, None] ** 2)).sum()
+        for h in bandwidths:
+            total = total + torch.exp(d2 / (-2.0 * h * h)).sum()
     return total
 
 
@@ -126,4 +141,5 @@ def mixture_moment_errors(x: Tensor, means: Tensor, variances: Tensor, weights: 
     )
 
 
-__all__ = ["MixtureErrors", "mixture_moment_errors", "mmd_rbf", "sliced_wasserstein"]
+__all__ = ["MixtureErrors", "mixture_moment_errors", "mmd_rbf", "random_directions", "sliced_wasserstein",
+           "sliced_wasserstein_sorted", "sorted_projections"]

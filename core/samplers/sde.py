@@ -6,8 +6,9 @@ to ``t_min``, with the score from the denoiser, ``∇log p_t(x) = -(x - a x0_hat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
+from core.registry import UnknownNameError
 from core.samplers.base import call_back, coefs, finish, tvec
 from core.samplers.registry import SAMPLERS
 from core.samplers.spaces import EuclideanSpace, cmap, per_sample_norm
@@ -43,31 +44,50 @@ def sample_euler_maruyama(denoiser, process, x, ts, *, space=None, generator=Non
     return finish(denoiser, x, ts[-1], space, cond)
 
 
-def langevin_step(denoiser, process, x, t, space, generator, cond, snr: float, scale: Any) -> Any:
-    """Langevin corrector with the step size set by a target signal-to-noise ratio (score SDE):
-    ``ε = 2 scale (snr ‖z‖ / ‖∇log p‖)^2``, ``x ← x + ε ∇log p + sqrt(2ε) z`` (norms per sample)."""
+StepRule = Literal["sigma", "norms"]
+STEP_RULES: tuple[str, ...] = get_args(StepRule)
+
+
+def langevin_step(denoiser, process, x, t, space, generator, cond, snr: float, scale: Any,
+                  rule: StepRule = "sigma") -> Any:
+    """Langevin corrector ``x ← x + ε ∇log p_t + sqrt(2ε) z``; the step follows score SDE's
+    signal-to-noise rule ``ε = 2 scale (snr ‖z‖ / ‖∇log p‖)^2`` in one of two per-sample forms:
+
+    * ``"sigma"`` (default): both norms replaced by their expectations under the perturbation kernel
+      (``E‖z‖² = D``, ``E‖∇log p(x_t | x0)‖² = D / sigma_t²``), so ``ε = 2 scale (snr sigma_t)²``:
+      deterministic per time, stable in any dimension, and it converges as steps grow.
+    * ``"norms"``: the realised per-sample norms (close to score SDE / GDSS, which average them over
+      the batch, for high-dimensional states). Their ratio is heavy-tailed in low dimensions —
+      ``1/χ²_D`` has no mean for ``D ≤ 2`` — and diverges on 2-D data.
+    """
     score, _ = score_of(denoiser, process, x, t, cond)
     z = space.noise_like(x, generator, cond)
-    ratio = cmap(lambda n: n, per_sample_norm(z)) / cmap(lambda n: n.clamp_min(1e-12), per_sample_norm(score))
-    step = 2.0 * scale * (snr * ratio) ** 2
+    if rule == "sigma":
+        step = 2.0 * scale * snr**2 * process.sigma(t) ** 2
+    else:
+        ratio = cmap(lambda n: n, per_sample_norm(z)) / cmap(lambda n: n.clamp_min(1e-12), per_sample_norm(score))
+        step = 2.0 * scale * (snr * ratio) ** 2
     step = bcast(step, x)
     return x + step * score + (2.0 * step) ** 0.5 * z
 
 
 @SAMPLERS.register("pc")
 def sample_pc(denoiser, process, x, ts, *, space=None, generator=None, callback=None, cond=None,
-              snr: float = 0.16, corrector_steps: int = 1) -> Any:
+              snr: float = 0.16, corrector_steps: int = 1, step_rule: StepRule = "sigma") -> Any:
     """Predictor–corrector: Langevin correction(s) at ``t``, then an Euler–Maruyama prediction.
 
     The Langevin step is scaled by ``alpha_{t|s}^2`` of the step (``1 - beta_i`` for VP, 1 for VE),
-    as in score SDE and GDSS.
+    as in score SDE and GDSS; ``step_rule`` picks the step-size rule (see :func:`langevin_step`).
     """
+    if step_rule not in STEP_RULES:
+        raise UnknownNameError(f"unknown Langevin step rule {step_rule!r}; valid choices: {', '.join(STEP_RULES)}")
     space = space or EuclideanSpace()
     for i in range(len(ts) - 1):
         t, s = tvec(ts[i], x), tvec(ts[i + 1], x)
         scale = (process.alpha(s) / process.alpha(t)) ** 2
         for _ in range(corrector_steps):
-            x = space.project(langevin_step(denoiser, process, x, t, space, generator, cond, snr, scale), t, cond)
+            x = space.project(langevin_step(denoiser, process, x, t, space, generator, cond, snr, scale, step_rule),
+                              t, cond)
         x, x0 = em_step(denoiser, process, x, t, s, space, generator, cond)
         x = space.project(x, s, cond)
         call_back(callback, i, ts[i], x, x0)
