@@ -15,6 +15,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Reproducible
 catalog_app = typer.Typer(no_args_is_help=True, help="Datasets: list, verify checksums, fetch.")
 app.add_typer(catalog_app, name="catalog")
 console = Console()
+MAX_HEADLINE = 6
 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: key=value (repeatable)")]
 
@@ -90,7 +91,8 @@ def print_summary(results: list[dict[str, Any]]) -> None:
     for col in ("domain", "status", "headline metrics", "run directory"):
         t.add_column(col, overflow="fold")
     for r in results:
-        head = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["headline"].items())
+        items = list(r["headline"].items())[:MAX_HEADLINE]  # the rest is in the run's metrics.json
+        head = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in items)
         t.add_row(r["domain"], r["status"], head, r["run_dir"])
     console.print(t)
 
