@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.config import ConfigModel
 from core.losses import TIME_SAMPLERS, WEIGHTINGS
@@ -58,6 +58,25 @@ class SampleConfig(ConfigModel):
         return v
 
 
+class LaunchConfig(ConfigModel):
+    """How the train stage is launched: ``nproc_per_node * nnodes > 1`` runs it under ``torchrun``."""
+
+    nproc_per_node: int = Field(1, ge=1)
+    nnodes: int = Field(1, ge=1)
+    node_rank: int = Field(0, ge=0)
+    master_addr: str | None = None
+    master_port: int | None = Field(None, ge=1, le=65535)
+    rdzv_endpoint: str | None = None
+
+    @model_validator(mode="after")
+    def _check_nodes(self) -> LaunchConfig:
+        if self.nnodes > 1 and not (self.rdzv_endpoint or self.master_addr):
+            raise ValueError("launch.nnodes > 1 needs launch.rdzv_endpoint or launch.master_addr")
+        if self.node_rank >= self.nnodes:
+            raise ValueError(f"launch.node_rank {self.node_rank} must be below launch.nnodes {self.nnodes}")
+        return self
+
+
 class DomainConfig(ConfigModel):
     """Resolved config of one domain run. Domain subclasses narrow ``data``/``network``/``validate``."""
 
@@ -70,6 +89,7 @@ class DomainConfig(ConfigModel):
     loss: LossConfig = Field(default_factory=LossConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)
+    launch: LaunchConfig = Field(default_factory=LaunchConfig)
     data: dict[str, Any] = Field(default_factory=dict)
     validate_: dict[str, Any] = Field(default_factory=dict, alias="validate")
 

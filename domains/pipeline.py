@@ -20,7 +20,7 @@ from core.catalog import entry_checksum
 from core.config import validate_config
 from core.provenance import RunDir, atomic_write_json
 from core.seeding import derive_seed
-from domains import get_domain
+from domains import get_domain, launch
 from domains.base import STAGES, Domain
 from domains.config import DomainConfig
 from domains.refs import CheckpointRef, DatasetRef, SamplesRef
@@ -83,7 +83,10 @@ def run_stage(stage: str, run_path: str, *inputs: Any) -> Any:
     run.mark_stage(stage, "running")
     t0 = time.perf_counter()
     try:
-        result = getattr(dom, stage)(cfg, *inputs, run)
+        if stage == "train" and launch.wants_launch(cfg):  # several processes: torchrun runs dom.train
+            result = launch.launch_train(cfg, *inputs, run, rdzv_id=f"diffusci-{dom.stage_hash(cfg, stage)[:16]}")
+        else:
+            result = getattr(dom, stage)(cfg, *inputs, run)
     except BaseException as exc:
         run.mark_stage(stage, "failed", error=exc)
         raise
