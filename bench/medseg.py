@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dice_d, dice_b = m.get("dice_wt_diffusion"), m.get("dice_wt_baseline")
     result = {
         "label": "CPU-reduced run" if not torch.cuda.is_available() else "GPU run",
-        "preset": args.preset, "overrides": overrides, "run_dir": str(run),
+        "preset": args.preset, "overrides": overrides, "run_dir": _relative(run),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.machine()})",
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "stage_seconds": {k: v.get("seconds", 0.0) for k, v in record["stages"].items()},
@@ -94,6 +94,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     atomic_write_text(RESULTS / "medseg.md", markdown(result))
     print(markdown(result))
     return result
+
+
+
+
+def _relative(path: Path) -> str:
+    """The run folder relative to the repository when it lies inside it (results stay machine-neutral)."""
+    from core.provenance import repo_root
+
+    try:
+        return str(path.resolve().relative_to(repo_root()))
+    except ValueError:
+        return path.name
 
 
 if __name__ == "__main__":
