@@ -18,11 +18,11 @@ from flows.domain_flow import domain_flow  # noqa: E402
 
 @task(name="domain-pipeline", persist_result=False, cache_policy=NO_CACHE)
 def domain_pipeline_task(domain: str, preset: str, overrides: Sequence[str], seed: int | None,
-                         device: str | None, runs_root: str | None) -> dict[str, Any]:
+                         device: str | None, runs_root: str | None, force: bool = False) -> dict[str, Any]:
     """One domain's whole pipeline as a task (used for concurrent fan-out through a task runner)."""
     from domains.pipeline import run_pipeline
 
-    return run_pipeline(domain, preset, overrides, seed=seed, device=device, runs_root=runs_root)
+    return run_pipeline(domain, preset, overrides, seed=seed, device=device, runs_root=runs_root, force=force)
 
 
 @flow(name="diffusci-all", log_prints=True)
@@ -32,7 +32,7 @@ def all_domains_flow(domains: Sequence[str] | None = None, preset: str = "smoke"
     names = list(domains or domain_names())
     if not concurrent:
         return [domain_flow(d, preset, overrides, seed, device, force, runs_root) for d in names]
-    futures = [domain_pipeline_task.submit(d, preset, overrides, seed, device, runs_root) for d in names]
+    futures = [domain_pipeline_task.submit(d, preset, overrides, seed, device, runs_root, force) for d in names]
     return [f.result() for f in futures]
 
 
