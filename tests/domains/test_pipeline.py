@@ -134,3 +134,16 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path: Path, sig: int) -
     a, b = _final_weights(str(resumed_run)), _final_weights(straight["run_dir"])
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_missing_data_fails_at_ingest_before_any_training(tmp_path: Path, monkeypatch) -> None:
+    from core.catalog import DataError
+
+    monkeypatch.setenv("DIFFUSCI_DATA", str(tmp_path / "empty-data-root"))
+    with pytest.raises(DataError, match=r"diffusci catalog fetch community_small"):
+        pipeline.run_pipeline("graphs", "smoke", runs_root=str(tmp_path / "runs"))
+    run = next((tmp_path / "runs" / "graphs").glob("2*"))
+    record = json.loads((run / "record.json").read_text())
+    assert record["stages"]["ingest"]["status"] == "failed"
+    assert record["stages"]["train"]["status"] == "pending"
+    assert not (tmp_path / "runs" / "graphs" / "_train").exists()
