@@ -157,6 +157,18 @@ class DiffusionDomain(Domain):
     def load_data(self, ref: DatasetRef) -> dict[str, torch.Tensor]:
         return load_file(str(check_ref(ref)))
 
+    def run_data(self, run: RunDir) -> dict[str, torch.Tensor]:
+        """The dataset this run ingested (through its recorded ``DatasetRef`` in ``refs.json``).
+
+        Conditional domains need it in the sample stage (the test conditioning); a re-sample folder
+        ``RUN/resamples/<id>`` finds the record of its parent run.
+        """
+        for folder in (run.path, run.path.parent.parent):
+            refs = folder / "refs.json"
+            if refs.is_file() and "ingest" in (recorded := json.loads(refs.read_text())):
+                return self.load_data(DatasetRef(**recorded["ingest"]))
+        raise FileNotFoundError(f"no recorded ingest stage for {run.path}; run the pipeline from its ingest stage")
+
     def train_workdir(self, cfg: DomainConfig, data: DatasetRef, run: RunDir) -> Path:
         """Where training checkpoints live: keyed by (data, training config, code version), so rerunning
         the same command after a crash resumes from the last checkpoint. ``--force`` trains afresh."""

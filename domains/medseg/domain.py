@@ -13,7 +13,6 @@ patches, and sampling is a few-step core sampler per sliding window. Overridden 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -119,17 +118,16 @@ class MedsegDomain(DiffusionDomain):
         return ref
 
     # ---- sampling -----------------------------------------------------------------------------
-    def run_data(self, cfg: MedsegConfig, run: RunDir) -> dict[str, torch.Tensor]:
-        """The run's ingested dataset (from ``refs.json``), or a fresh (cached) preparation."""
-        refs = run.path / "refs.json"
-        ingest = json.loads(refs.read_text()).get("ingest") if refs.exists() else None
-        if ingest:
-            return self.load_data(DatasetRef(**ingest))
-        return self.prepare(cfg, self.entry(cfg))
+    def run_data_or_prepare(self, cfg: MedsegConfig, run: RunDir) -> dict[str, torch.Tensor]:
+        """The run's ingested dataset, or a fresh (cached) preparation when the run has none."""
+        try:
+            return self.run_data(run)
+        except FileNotFoundError:
+            return self.prepare(cfg, self.entry(cfg))
 
     def sample(self, cfg: MedsegConfig, ckpt: CheckpointRef, run: RunDir) -> SamplesRef:  # type: ignore[override]
         model = self.load_model(cfg, ckpt)
-        cases = split_cases(self.run_data(cfg, run), cfg.inference.split)
+        cases = split_cases(self.run_data_or_prepare(cfg, run), cfg.inference.split)
         base = load_baseline(Path(ckpt.path)) if cfg.baseline.enabled else None
         n_out, out, nfe = len(self.regions(cfg)), {}, 0
         for c, case in enumerate(tqdm(cases, desc="medseg: segmenting")):

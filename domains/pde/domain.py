@@ -12,7 +12,6 @@ same run with the same budget, at 1x and on finer test grids (``evaluate.py``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -98,13 +97,6 @@ class PDEDomain(DiffusionDomain):
         return TrajectorySpace(self.process(cfg), rep)
 
     # ---- sampling ----------------------------------------------------------------------------
-    def run_data(self, run: RunDir) -> dict[str, torch.Tensor]:
-        """The run's ingested data (the sample stage receives only the checkpoint)."""
-        refs = json.loads((run.path / "refs.json").read_text())
-        if "ingest" not in refs:
-            raise KeyError(f"run {run.path} has no completed ingest stage; run the pipeline from ingest")
-        return self.load_data(DatasetRef(**refs["ingest"]))
-
     def _generate(self, cfg: PDEConfig, ckpt: CheckpointRef, run: RunDir, start: int, stop: int,
                   progress: bool) -> tuple[torch.Tensor, int]:
         data = self.run_data(run)

@@ -90,14 +90,14 @@ class SpiderwebsDomain(DiffusionDomain):
 
     def sample(self, cfg: SpiderwebsConfig, ckpt: CheckpointRef, run: RunDir):  # type: ignore[override]
         model = self.load_model(cfg, ckpt)
-        x, nfe = self.generate(cfg, model, range(cfg.sample.n), data=run_data(self, run))
+        x, nfe = self.generate(cfg, model, range(cfg.sample.n), data=self.run_data(run))
         return self._write_sample_set(cfg, ckpt, run, x, nfe)
 
     def sample_shard(self, cfg: SpiderwebsConfig, ckpt: CheckpointRef, run: RunDir, start: int, stop: int) -> Path:
         from domains.base import _atomic_save
 
         model = self.load_model(cfg, ckpt)
-        x, nfe = self.generate(cfg, model, range(start, stop), data=run_data(self, run), progress=False)
+        x, nfe = self.generate(cfg, model, range(start, stop), data=self.run_data(run), progress=False)
         path = run.samples / "shards" / f"shard_{start:08d}_{stop:08d}.safetensors"
         path.parent.mkdir(exist_ok=True)
         _atomic_save({"x": x, "__nfe__": torch.tensor(nfe)}, path)  # type: ignore[dict-item]
@@ -115,7 +115,7 @@ class SpiderwebsDomain(DiffusionDomain):
         from domains.spiderwebs.layout import save_paper_file
 
         assert isinstance(x, torch.Tensor)
-        graphs = [d.graph for d in self.decode(cfg, x, float(run_data(self, run)["scale"]))]
+        graphs = [d.graph for d in self.decode(cfg, x, float(self.run_data(run)["scale"]))]
         return [save_paper_file(run.samples / "generated_webs.pt", graphs, cfg.data.max_length,
                                 cfg.data.max_neighbors)]
 
@@ -132,16 +132,3 @@ class SpiderwebsDomain(DiffusionDomain):
         return evaluate(self, cfg, x, data, run, info)
 
 
-def run_data(dom: SpiderwebsDomain, run: RunDir) -> dict[str, torch.Tensor]:
-    """The dataset of this run, through the ingest stage's recorded ``DatasetRef`` (``refs.json``): the
-    sample stage needs the design vectors and their normalisation, which the base contract does not
-    hand it."""
-    import json
-
-    from domains.refs import DatasetRef
-
-    refs_path = run.path / "refs.json"
-    refs = json.loads(refs_path.read_text()) if refs_path.exists() else {}
-    if "ingest" not in refs:
-        raise FileNotFoundError(f"{refs_path}: no recorded ingest stage; run the ingest stage of this run first")
-    return dom.load_data(DatasetRef(**refs["ingest"]))

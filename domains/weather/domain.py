@@ -12,13 +12,12 @@ Lucas-Kanade extrapolation and the STEPS ensemble in the same run (see ``evaluat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from core.catalog import CatalogEntry, data_root, entry_checksum, sha256_file, verify
@@ -119,13 +118,6 @@ class WeatherDomain(DiffusionDomain):
         return {"channels": data["test_past"][indices // cfg.ensemble.members]}
 
     # ---- sampling: the sample stage reads the test windows recorded by the ingest stage ---------------
-    def run_data(self, run: RunDir) -> dict[str, torch.Tensor]:
-        for folder in (run.path, run.path.parent.parent):  # a run, or RUN/resamples/<id>
-            refs = folder / "refs.json"
-            if refs.is_file() and "ingest" in (rec := json.loads(refs.read_text())):
-                return load_file(rec["ingest"]["path"])
-        raise FileNotFoundError(f"no ingest record under {run.path}; run the ingest stage first")
-
     def total(self, cfg: WeatherConfig, data: Mapping[str, torch.Tensor]) -> int:
         return int(data["test_past"].shape[0]) * cfg.ensemble.members
 
