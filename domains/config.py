@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from core.config import ConfigModel
 from core.losses import TIME_SAMPLERS, WEIGHTINGS
 from core.processes import make_process
+from core.registry import Registry
 from core.samplers import SAMPLERS, SCHEDULES
 from core.training.trainer import TrainConfig
 
@@ -18,44 +19,30 @@ class ModelConfig(ConfigModel):
     sigma_data: float = Field(0.5, gt=0)
 
 
+def registered(registry: Registry) -> Any:
+    """A ``str`` field that must name an entry of ``registry`` (the error lists the valid choices)."""
+
+    def check(v: str) -> str:
+        registry.get(v)
+        return v
+
+    return Annotated[str, AfterValidator(check)]
+
+
 class LossConfig(ConfigModel):
-    weighting: str = "none"
-    time_sampler: str = "uniform"
-
-    @field_validator("weighting")
-    @classmethod
-    def _w(cls, v: str) -> str:
-        WEIGHTINGS.get(v)
-        return v
-
-    @field_validator("time_sampler")
-    @classmethod
-    def _t(cls, v: str) -> str:
-        TIME_SAMPLERS.get(v)
-        return v
+    weighting: registered(WEIGHTINGS) = "none"  # type: ignore[valid-type]
+    time_sampler: registered(TIME_SAMPLERS) = "uniform"  # type: ignore[valid-type]
 
 
 class SampleConfig(ConfigModel):
-    sampler: str = "dpmpp_2m"
+    sampler: registered(SAMPLERS) = "dpmpp_2m"  # type: ignore[valid-type]
     steps: int = Field(20, ge=1)
-    schedule: str = "logsnr"
+    schedule: registered(SCHEDULES) = "logsnr"  # type: ignore[valid-type]
     n: int = Field(1000, ge=1)
     batch_size: int = Field(1000, ge=1)
     use_ema: bool = True
     shards: int = Field(1, ge=1, description="split sampling into this many independent tasks (fan-out)")
     options: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("sampler")
-    @classmethod
-    def _s(cls, v: str) -> str:
-        SAMPLERS.get(v)
-        return v
-
-    @field_validator("schedule")
-    @classmethod
-    def _sc(cls, v: str) -> str:
-        SCHEDULES.get(v)
-        return v
 
 
 class LaunchConfig(ConfigModel):
