@@ -38,7 +38,7 @@ from core.registry import UnknownNameError
 CHUNK = 1 << 20  # 1 MiB
 PROGRESS_MIN_BYTES = 64 << 20  # show a progress bar when hashing files above this size
 Format = Literal[
-    "csv", "json", "npz", "netcdf", "grib", "nifti", "smiles", "txt", "pgm", "hdf5", "generated",
+    "csv", "json", "npz", "netcdf", "grib", "nifti", "smiles", "txt", "pgm", "hdf5", "pt", "generated",
 ]
 
 

@@ -36,7 +36,7 @@ try:  # POSIX advisory locks for record.json updates; a no-op elsewhere
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-StageStatus = Literal["pending", "running", "completed", "failed"]
+StageStatus = Literal["pending", "running", "completed", "failed", "skipped"]
 STAGE_STATUSES: tuple[str, ...] = get_args(StageStatus)
 CORE_PACKAGES = ("torch", "numpy", "scipy", "prefect", "pydantic")
 OPTIONAL_PACKAGES = (
@@ -384,9 +384,10 @@ def _update_stage(old: Mapping[str, Any], status: str, error: Any, info: Mapping
 
 
 def overall_status(stages: Mapping[str, Mapping[str, Any]]) -> str:
-    """``failed`` if any stage failed, else ``running`` if any runs, ``completed`` if all did."""
+    """``failed`` if any stage failed, else ``running`` if any runs, ``completed`` if all did (``skipped``
+    stages, e.g. train and sample when scoring external samples, count as done)."""
     statuses = {s.get("status", "pending") for s in stages.values()}
     for status in ("failed", "running"):
         if status in statuses:
             return status
-    return "completed" if statuses == {"completed"} else "pending"
+    return "completed" if statuses and statuses <= {"completed", "skipped"} and "completed" in statuses else "pending"

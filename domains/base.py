@@ -89,6 +89,14 @@ class Domain(ABC):
     @abstractmethod
     def validate(self, cfg: DomainConfig, samples: SamplesRef, data: DatasetRef, run: RunDir) -> dict[str, Any]: ...
 
+    def score_external(self, cfg: DomainConfig, path: Path, out_dir: Path) -> dict[str, Any]:
+        """Score a sample file made elsewhere (another model's output) with this domain's metrics.
+
+        Domains that can read an outside sample format override this; it writes ``metrics.json`` into
+        ``out_dir`` and returns the metrics."""
+        raise NotImplementedError(f"domain {self.name!r} cannot score external sample files; validate a "
+                                  "diffusci run directory instead (diffusci validate RUN_DIR)")
+
     def headline(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
         """The few metrics a summary table shows (default: all scalar ones)."""
         return {k: v for k, v in metrics.items() if isinstance(v, int | float)}

@@ -115,15 +115,30 @@ def sample(
 
 
 @app.command()
-def validate(run_dir: Path) -> None:
-    """Recompute a run's metrics from its recorded samples and data."""
-    from domains.pipeline import load_ref, run_stage
+def validate(
+    run_dir: Annotated[Path | None, typer.Argument(help="a run directory to re-validate")] = None,
+    samples: Annotated[Path | None, typer.Option(help="score this sample file made elsewhere (needs --domain)")] = None,
+    domain: Annotated[str | None, typer.Option(help="domain whose metrics score --samples")] = None,
+    preset: Annotated[str, typer.Option(help="preset giving the reference data and metric settings")] = "smoke",
+    overrides: SetOpt = None,
+    runs_root: Annotated[str | None, typer.Option(help="where the scoring run directory goes")] = None,
+) -> None:
+    """Recompute a run's metrics from its recorded samples and data, or score an outside sample file
+    (e.g. ``diffusci validate --domain graphs --samples other_model.smi``) the same way."""
+    from domains.pipeline import load_ref, run_stage, score_external
 
+    if (run_dir is None) == (samples is None):
+        _fail(ValueError("give either RUN_DIR or --samples FILE --domain NAME"))
     try:
-        metrics = run_stage("validate", str(run_dir), load_ref(run_dir, "sample"), load_ref(run_dir, "ingest"))
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+        if samples is not None:
+            if domain is None:
+                raise ValueError("--samples needs --domain NAME (the domain whose metrics score the file)")
+            out: Any = score_external(domain, samples, preset, overrides or [], runs_root=runs_root)
+        else:
+            out = run_stage("validate", str(run_dir), load_ref(run_dir, "sample"), load_ref(run_dir, "ingest"))
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError, NotImplementedError) as exc:
         _fail(exc)
-    console.print_json(json.dumps(metrics, default=str))
+    console.print_json(json.dumps(out, default=str))
 
 
 @app.command()

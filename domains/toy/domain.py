@@ -91,6 +91,23 @@ class ToyDomain(DiffusionDomain):
         tmp.replace(path)
         return [path]
 
+    def score_external(self, cfg: ToyConfig, path: Path, out_dir: Path) -> dict[str, Any]:
+        """Score points from a CSV with columns ``x, y`` (the toy's own sample format) against the mixture."""
+        with path.open(newline="") as fh:
+            rows = list(csv.reader(fh))
+        if not rows or [c.strip() for c in rows[0]] != ["x", "y"]:
+            raise ValueError(f"{path}: expected a CSV with header 'x,y' (one 2-D point per row)")
+        try:
+            x = torch.tensor([[float(a), float(b)] for a, b in rows[1:]], dtype=torch.float32)
+        except ValueError as exc:
+            raise ValueError(f"{path}: a row is not two numbers ({exc})") from None
+        if x.shape[0] < 2 or not torch.isfinite(x).all():
+            raise ValueError(f"{path}: need at least 2 finite points, got {x.shape[0]} rows")
+        ref = self.prepare(cfg, self.entry(cfg))["test"]
+        metrics: dict[str, Any] = dict(self.scores(cfg, x, ref), n=int(x.shape[0]))
+        atomic_write_json(out_dir / "metrics.json", metrics)
+        return metrics
+
     def scores(self, cfg: ToyConfig, x: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
         gmm = self.mixture(cfg)
         gen = make_generator(0)

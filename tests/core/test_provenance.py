@@ -200,3 +200,6 @@ def test_overall_status():
     assert overall_status({}) == "pending"
     assert overall_status({"a": {"status": "completed"}, "b": {"status": "pending"}}) == "pending"
     assert overall_status({"a": {"status": "completed"}, "b": {"status": "failed"}}) == "failed"
+    assert overall_status({"a": {"status": "skipped"}, "b": {"status": "completed"}}) == "completed"
+    assert overall_status({"a": {"status": "skipped"}, "b": {"status": "skipped"}}) == "pending"
+    assert overall_status({"a": {"status": "skipped"}, "b": {"status": "running"}}) == "running"

@@ -100,6 +100,36 @@ def test_sample_and_validate_commands(first_run: Path) -> None:
     assert "sliced_wasserstein" in res.output
 
 
+def test_validate_scores_an_external_sample_file(first_run: Path, tmp_path: Path) -> None:
+    runs_root = tmp_path / "scoring"
+    ours = (first_run / "samples" / "samples.csv").read_text()
+    ext = tmp_path / "other_model.csv"
+    ext.write_text(ours)
+    res = _invoke("validate", "--domain", "toy", "--samples", str(ext), *_sets(), "--runs-root", str(runs_root))
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"):])
+    run = Path(out["run_dir"])
+    record = json.loads((run / "record.json").read_text())
+    assert record["status"] == "completed"
+    assert {s: record["stages"][s]["status"] for s in ("ingest", "train", "sample", "validate")} == {
+        "ingest": "skipped", "train": "skipped", "sample": "skipped", "validate": "completed"}
+    invocation = json.loads((run / "invocation.json").read_text())
+    assert invocation["external_samples"]["path"] == str(ext.resolve())
+    assert len(invocation["external_samples"]["sha256"]) == 64
+    # the same points score the same as the run's own validation
+    own = json.loads((first_run / "metrics.json").read_text())
+    ext_metrics = json.loads((run / "metrics.json").read_text())
+    assert ext_metrics["n"] == own["n"]
+    assert ext_metrics["sliced_wasserstein"] == pytest.approx(own["sliced_wasserstein"], rel=1e-5)
+    # a file in the wrong format names the file and the format
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    res = _invoke("validate", "--domain", "toy", "--samples", str(bad), *_sets(), "--runs-root", str(runs_root))
+    assert res.exit_code == 2 and "header 'x,y'" in " ".join(res.output.split())
+    res = _invoke("validate", "--samples", str(ext))
+    assert res.exit_code == 2 and "--domain" in res.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["run", "nope"], "unknown domain 'nope'; valid choices"),
     (["run", "toy", "--preset", "huge"], "unknown preset 'huge'"),
