@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from core.config import ConfigModel
 from domains.config import DomainConfig
@@ -26,7 +26,7 @@ class WeatherEnsemble(ConfigModel):
 
     members: int = Field(8, ge=1)
     guidance: GuidanceMode = "precision"
-    scale: float = Field(1.0, ge=0)
+    scale: float = Field(1.0, ge=0, description="guidance scale: 1 = plain conditioning, > 1 sharpens the ensemble")
     precision_window: int = Field(4, ge=2)
     precision_eps: float = Field(1e-3, gt=0)
     precision_max_weight: float = Field(4.0, gt=0)
@@ -41,7 +41,8 @@ class WeatherValidate(ConfigModel):
     fss_scales: list[int] = Field(default_factory=lambda: [1, 4, 8])
     baselines: list[Baseline] = Field(default_factory=lambda: ["persistence", "extrapolation", "steps"])
     steps_members: int = Field(8, ge=2)
-    ablation: bool = Field(False, description="also sample with plain conditioning (guidance none) and score it")
+    ablation: bool = Field(False, description="also sample with plain conditioning (model_plain) and, for precision "
+                                              "guidance, uniform guidance at the same scale (model_cfg); score both")
     plot_case: int = Field(0, ge=0)
 
 
@@ -50,3 +51,12 @@ class WeatherConfig(DomainConfig):
     network: WeatherNetwork = Field(default_factory=WeatherNetwork)  # type: ignore[assignment]
     ensemble: WeatherEnsemble = Field(default_factory=WeatherEnsemble)
     validate_: WeatherValidate = Field(default_factory=WeatherValidate, alias="validate")  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _shard_units(self) -> WeatherConfig:
+        """The sample set is every test case x member whatever ``sample.n`` says; ``sample.n`` only
+        counts the units the pipeline splits into ``sample.shards`` parts, so it is raised to
+        ``sample.shards`` (``--set sample.shards=4`` alone fans sampling out into 4 tasks)."""
+        if self.sample.n < self.sample.shards:
+            self.sample.n = self.sample.shards
+        return self

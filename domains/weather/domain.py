@@ -12,7 +12,7 @@ Lucas-Kanade extrapolation and the STEPS ensemble in the same run (see ``evaluat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +47,12 @@ class WeatherDomain(DiffusionDomain):
         return load_event(folder, cfg.data.downsample)
 
     def windows(self, cfg: WeatherConfig, entry: CatalogEntry) -> tuple[Any, dict[str, torch.Tensor]]:
-        """The source as xarray and its windows: radar event (folder of PGM) or ERA5 t2m (netCDF)."""
-        expected = {"radar": "pgm", "era5": "netcdf"}[cfg.data.source]
-        if entry.format not in (expected, "grib" if cfg.data.source == "era5" else expected):
-            raise ValueError(f"data.source={cfg.data.source} needs a {expected} dataset; catalog entry "
-                             f"{entry.name!r} is {entry.format} (radar: fmi_radar_20160928, era5: era5_t2m_uk)")
+        """The source as xarray and its windows: radar event (folder of PGM) or ERA5 t2m (GRIB or netCDF)."""
+        expected = {"radar": ("pgm",), "era5": ("grib", "netcdf")}[cfg.data.source]
+        if entry.format not in expected:
+            raise ValueError(f"data.source={cfg.data.source} needs a {' or '.join(expected)} dataset; catalog entry "
+                             f"{entry.name!r} is {entry.format} (radar: fmi_radar_20160928, era5: era5_t2m_uk_grib "
+                             "or era5_t2m_uk)")
         if cfg.data.source == "era5":
             from domains.weather import era5
 
@@ -128,9 +129,35 @@ class WeatherDomain(DiffusionDomain):
         x, nfe = self.generate(cfg, self.load_model(cfg, ckpt), range(n), data)
         return self._write_sample_set(cfg, ckpt, run, x, nfe)
 
+    def shard_range(self, cfg: WeatherConfig, data: Mapping[str, torch.Tensor], start: int, stop: int) -> range:
+        """The samples of one shard. The pipeline splits ``[0, sample.n)`` into ``sample.shards`` parts
+        before the test windows are known; for weather ``sample.n`` only counts those parts (the sample
+        set is always every test case x member), so each bound maps proportionally onto the set."""
+        n, total = cfg.sample.n, self.total(cfg, data)
+        if not 0 <= start < stop <= n:
+            raise ValueError(f"shard bounds [{start}, {stop}) must lie in [0, sample.n={n})")
+        return range(round(start * total / n), round(stop * total / n))
+
     def sample_shard(self, cfg: WeatherConfig, ckpt: CheckpointRef, run: RunDir, start: int, stop: int) -> Path:
-        raise NotImplementedError("weather sampling runs in one task (sample.shards=1): each case's conditioning "
-                                  "comes from the ingested test windows")
+        """One part of the ensemble (per-sample seeds: the merged shards equal the unsharded set)."""
+        from domains.base import _atomic_save
+
+        data = self.run_data(run)
+        rows = self.shard_range(cfg, data, start, stop)
+        x, nfe = self.generate(cfg, self.load_model(cfg, ckpt), rows, data, progress=False)
+        path = run.samples / "shards" / f"shard_{rows.start:08d}_{rows.stop:08d}.safetensors"
+        path.parent.mkdir(exist_ok=True)
+        _atomic_save({"x": x, "__nfe__": torch.tensor(nfe)}, path)
+        return path
+
+    def merge_shards(self, cfg: WeatherConfig, ckpt: CheckpointRef, run: RunDir, shards: Sequence[str]) -> SamplesRef:
+        n = self.total(cfg, self.run_data(run))
+        ref = super().merge_shards(cfg.model_copy(update={"sample": cfg.sample.model_copy(update={"n": n})}),
+                                   ckpt, run, shards)
+        if self.load_samples(ref).shape[0] != n:
+            raise RuntimeError(f"merged shards hold {self.load_samples(ref).shape[0]} samples, expected {n}; "
+                               "a shard is missing or duplicated")
+        return ref
 
     def write_samples(self, cfg: WeatherConfig, x: State, run: RunDir) -> list[Path]:
         assert isinstance(x, torch.Tensor)
@@ -141,13 +168,17 @@ class WeatherDomain(DiffusionDomain):
     def evaluate(self, cfg: WeatherConfig, x: State, data: dict[str, torch.Tensor], run: RunDir,
                  info: Mapping[str, Any]) -> dict[str, Any]:
         assert isinstance(x, torch.Tensor)
-        ablation = None
+        ablations: dict[str, torch.Tensor] = {}
         if cfg.validate_.ablation and cfg.ensemble.guidance != "none":
-            plain = cfg.model_copy(update={"ensemble": cfg.ensemble.model_copy(update={"guidance": "none"})})
+            # same checkpoint, seeds and guidance scale; only the guidance weighting differs
+            modes = {"model_plain": "none", "model_cfg": "cfg"} if cfg.ensemble.guidance == "precision" else \
+                {"model_plain": "none"}
             ckpt = CheckpointRef(self.name, info["checkpoint"], info["checkpoint_sha256"], 0, "")
-            ablation, _ = self.generate(plain, self.load_model(plain, ckpt), range(self.total(cfg, data)), data,
-                                        progress=False)
-        return evaluate.evaluate(cfg, x, data, run, info, ablation)
+            for name, mode in modes.items():
+                alt = cfg.model_copy(update={"ensemble": cfg.ensemble.model_copy(update={"guidance": mode})})
+                ablations[name], _ = self.generate(alt, self.load_model(alt, ckpt), range(self.total(cfg, data)),
+                                                   data, progress=False)
+        return evaluate.evaluate(cfg, x, data, run, info, ablations)
 
     def headline(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("crps_model", "crps_persistence", "crps_steps", "crps_climatology", "spread_skill_model", "csi_1_model",

@@ -1,7 +1,7 @@
 """ERA5 hourly 2 m temperature (catalog ``era5_t2m_uk``): windows of past hours -> future hours.
 
-The netCDF copy is read with xarray (GRIB through cfgrib only where it is installed: the catalog's
-``era5_t2m_uk_grib`` entry). The whole lat/lon grid is the state; statistics, the climatology
+The original GRIB1 file (catalog ``era5_t2m_uk_grib``) is read with cfgrib/eccodes, the netCDF copy
+(``era5_t2m_uk``) with xarray; both give the same array (max difference 0). The whole lat/lon grid is the state; statistics, the climatology
 baseline (per hour of day and grid point) and the split come from the training block only.
 """
 
@@ -19,8 +19,18 @@ def load_t2m(path):
     naming what was expected."""
     import xarray as xr
 
-    engine = "cfgrib" if str(path).endswith(".grib") else None
-    ds = xr.open_dataset(path, engine=engine).load()
+    if str(path).endswith((".grib", ".grb", ".grib1", ".grib2")):
+        try:
+            import cfgrib  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(f"reading {path} needs cfgrib and eccodes (pip install cfgrib eccodes, in the "
+                              "'weather' extra), or use the netCDF copy: dataset=era5_t2m_uk") from exc
+        # indexpath="": no .idx side files next to the (read-only, checksummed) data
+        with xr.open_dataset(path, engine="cfgrib", backend_kwargs={"indexpath": ""}) as raw:
+            ds = raw.drop_vars([c for c in ("number", "step", "surface", "valid_time") if c in raw.coords]).load()
+    else:
+        with xr.open_dataset(path) as raw:
+            ds = raw.load()
     check_t2m(ds)
     return ds
 

@@ -35,7 +35,9 @@ def baseline_forecasts(cfg: Any, data: Mapping[str, torch.Tensor]) -> tuple[dict
         return {"persistence": baselines.persistence(past, cfg.data.n_future),
                 "climatology": data["test_climatology"].numpy()[:, None]}, {}
     past = data["test_past_phys"].numpy().astype(np.float64)
-    past = np.nan_to_num(past, nan=0.0)  # test crops are fully covered; a stray NaN would break pysteps
+    if not np.isfinite(past).all():  # test crops are chosen fully covered; missing is never turned into dry
+        raise ValueError("a test window has missing radar pixels in its past frames; the baselines need fully "
+                         "covered crops (lower data.patch or re-ingest)")
     f, v = cfg.data.n_future, cfg.validate_
     out, secs = {}, {}
     velocity = baselines.motion_fields(past) if {"extrapolation", "steps"} & set(v.baselines) else None
@@ -63,12 +65,14 @@ def markdown(table: Mapping[str, Any], keys: list[str], minutes: int = 5) -> str
 
 
 def evaluate(cfg: Any, x: torch.Tensor, data: Mapping[str, torch.Tensor], run: RunDir, info: Mapping[str, Any],
-             ablation: torch.Tensor | None = None) -> dict[str, Any]:
+             ablations: Mapping[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Scores of the model, its guidance ablations (``model_plain``: conditional model alone,
+    ``model_cfg``: uniform guidance at the same scale) and the baselines, by lead time."""
     v, m = cfg.validate_, cfg.ensemble.members
     obs, mask = data["test_future_phys"].numpy(), data["test_mask"].numpy()
     methods = {"model": ensemble_array(x, dict(data), cfg)}
-    if ablation is not None:
-        methods["model_plain"] = ensemble_array(ablation, dict(data), cfg)
+    for name, samples in (ablations or {}).items():
+        methods[name] = ensemble_array(samples, dict(data), cfg)
     base, secs = baseline_forecasts(cfg, data)
     methods.update(base)
     if cfg.data.source == "era5":  # latitude-weighted, no precipitation categories

@@ -6,10 +6,13 @@ changing the model is unsure, where they have settled it is confident. The preci
 the inverse variance of its recent ``x0_hat`` predictions (a sliding window over the steps),
 normalised to mean 1 per sample; the conditioning guidance is weighted by it:
 
-    x0 = x0_uncond + scale * P(x) * (x0_cond - x0_uncond)
+    x0 = x0_cond + (scale - 1) * P(x) * (x0_cond - x0_uncond)
 
-so confident regions follow the past frames more strongly and uncertain regions keep the diversity
-of the unconditional model. ``mode`` is the ablation switch: ``none`` (plain conditioning, the
+i.e. classifier-free guidance in the form ``x0_cond + w (x0_cond - x0_uncond)`` (Ho & Salimans'
+``w = scale - 1``) with the guidance term ``w (x0_cond - x0_uncond)`` weighted per pixel by ``P``.
+``scale = 1`` is plain conditioning in every mode; because ``P`` has mean 1, ``precision`` and ``cfg``
+apply the same mean guidance strength and differ only in where it goes: confident regions follow
+the past frames more strongly, uncertain regions keep the diversity of the conditional model. ``mode`` is the ablation switch: ``none`` (plain conditioning, the
 conditional model alone), ``cfg`` (uniform classifier-free guidance ``P = 1``) and ``precision``.
 The conditional and unconditional passes run as one batch (``cond["drop"]`` marks the second half).
 """
@@ -75,4 +78,4 @@ class PrecisionGuidedDenoiser(nn.Module):
         x0_c, x0_u = out[:n], out[n:]
         w = self._track(x0_c, t_b) if self.mode == "precision" else torch.ones_like(x0_c)
         self.last_weights = w
-        return x0_u + self.scale * w * (x0_c - x0_u)
+        return x0_c + (self.scale - 1.0) * w * (x0_c - x0_u)

@@ -71,9 +71,27 @@ def spread_skill(ens: np.ndarray, obs: np.ndarray, mask: np.ndarray | None = Non
 
 
 def latitude_weights(lat_deg: np.ndarray) -> np.ndarray:
-    """``cos(latitude)`` normalised to mean 1 (WeatherBench 2 uses the cell-area form; on a regular grid
-    away from the poles the two agree to O(dlat^2))."""
-    w = np.cos(np.deg2rad(np.asarray(lat_deg, np.float64)))
+    """Area weights of latitude rows, normalised to mean 1 (WeatherBench 2 convention).
+
+    Each row is the band between the midpoints to its neighbours (the outer rows extend by half their
+    spacing), clipped to +-90 deg; its area is ``sin(upper) - sin(lower)``. On a regular grid this is
+    WeatherBench 2's cell-area weight, ``~cos(lat)`` away from the poles, and it stays positive for
+    rows at the poles, where ``cos(lat)`` would give them no weight."""
+    lat = np.asarray(lat_deg, np.float64)
+    if lat.ndim != 1 or lat.size == 0 or np.abs(lat).max() > 90:
+        raise ValueError(f"latitude must be a 1-D array of degrees in [-90, 90], got shape {lat.shape}")
+    if lat.size == 1:
+        return np.ones(1)
+    order = np.argsort(lat)
+    srt = lat[order]
+    if (np.diff(srt) <= 0).any():
+        raise ValueError("latitude values must be distinct")
+    mid = 0.5 * (srt[1:] + srt[:-1])
+    lower = np.concatenate([[srt[0] - (mid[0] - srt[0])], mid])
+    upper = np.concatenate([mid, [srt[-1] + (srt[-1] - mid[-1])]])
+    area = np.sin(np.deg2rad(np.clip(upper, -90, 90))) - np.sin(np.deg2rad(np.clip(lower, -90, 90)))
+    w = np.empty_like(area)
+    w[order] = area
     return w / w.mean()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.catalog import data_root
 from domains.weather import era5
 from domains.weather import metrics as M
 from domains.weather.data import WeatherData
@@ -59,3 +60,73 @@ def test_latitude_weighted_rmse_matches_xskillscore():
     ens = rng.normal(size=(3, 4, 5))
     expect = np.average(M.crps_pointwise(ens, o), weights=np.broadcast_to(w[:, None], (4, 5)))
     assert M.crps(ens, o, weights=w[:, None]) == pytest.approx(expect)
+
+
+GRIB = data_root() / "weather" / "era5-2mt-2019-03-uk.grib"
+ERAINT = data_root() / "weather" / "eraint_uvz.nc"
+
+
+@pytest.mark.skipif(not GRIB.is_file(), reason="shared data root not available")
+def test_grib_read_with_cfgrib_equals_netcdf_copy():
+    pytest.importorskip("cfgrib")
+    grib = era5.load_t2m(GRIB)
+    nc = era5.load_t2m(GRIB.with_suffix(".nc"))
+    assert grib["t2m"].dims == ("time", "latitude", "longitude") and grib.sizes["time"] == 744
+    assert float(abs(grib["t2m"] - nc["t2m"]).max()) == 0.0
+    assert not list(GRIB.parent.glob("*.idx"))  # no index side files written next to the data
+
+
+def test_latitude_weights_are_cell_areas():
+    lat = np.arange(90.0, -90.1, -0.75)  # a global grid with both poles (ERA-Interim)
+    w = M.latitude_weights(lat)
+    assert w.mean() == pytest.approx(1.0) and w[0] > 0 and w[0] == pytest.approx(w[-1])
+    # the band of the polar row is [89.625, 90]: area 1 - sin(89.625 deg), relative to the mean band
+    band = 1 - np.sin(np.deg2rad(89.625))
+    assert w[0] == pytest.approx(band / (2 / len(lat)))
+    # sphere integrals: mean of sin^2(lat) is 1/3, of sin(lat) is 0
+    assert np.mean(w * np.sin(np.deg2rad(lat)) ** 2) == pytest.approx(1 / 3, abs=1e-5)
+    assert np.mean(w * np.sin(np.deg2rad(lat))) == pytest.approx(0.0, abs=1e-12)
+    uk = np.arange(58.0, 49.9, -0.25)  # away from the poles: cos(lat) to rounding
+    np.testing.assert_allclose(M.latitude_weights(uk), np.cos(np.deg2rad(uk)) / np.cos(np.deg2rad(uk)).mean(),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="distinct"):
+        M.latitude_weights(np.array([10.0, 10.0]))
+
+
+@pytest.mark.skipif(not ERAINT.is_file(), reason="shared data root not available")
+def test_eraint_global_field_weighted_scores_match_xskillscore():
+    import xarray as xr
+    import xskillscore as xs
+
+    from domains.weather import global_field
+
+    ds = global_field.load_eraint(ERAINT)
+    s = global_field.month_scores(ds, "z", 500)
+    assert s["sin2_weighted_mean"] == pytest.approx(1 / 3, abs=1e-5)
+    # z500 is highest in the tropics: area weighting raises the global mean and lowers the error
+    assert s["weighted_mean_jul"] > s["unweighted_mean_jul"] and s["rmse_weighted"] < s["rmse_unweighted"]
+    assert 5.0e4 < s["weighted_mean_jul"] < 6.0e4  # ~5.7 km geopotential height * g
+    z = ds["z"].sel(level=500)
+    w = xr.DataArray(M.latitude_weights(ds["latitude"].values), dims="latitude").broadcast_like(z.sel(month=1))
+    ref = xs.rmse(z.sel(month=1), z.sel(month=7), dim=["latitude", "longitude"], weights=w)
+    assert s["rmse_weighted"] == pytest.approx(float(ref), rel=1e-9)
+    assert s["crps_weighted"] == pytest.approx(float(xs.mae(z.sel(month=1), z.sel(month=7),
+                                                            dim=["latitude", "longitude"], weights=w)), rel=1e-9)
+    with pytest.raises(ValueError, match="missing \\['u'\\]"):
+        global_field.check_eraint(ds.drop_vars("u"))
+    bad = ds.copy()
+    bad["z"].attrs["units"] = "m"
+    with pytest.raises(ValueError, match="z units"):
+        global_field.check_eraint(bad)
+    with pytest.raises(ValueError, match="global grid"):
+        global_field.check_eraint(ds.sel(latitude=slice(60, -60)))
+
+
+def test_era5_windows_split_at_a_time_gap():
+    ds = _mock(n_hours=96)
+    gap = ds.drop_isel(time=[40])  # one missing hour: windows never span it, nothing is interpolated
+    cfg = WeatherData(source="era5", era5_grid=(3, 2), n_past=3, n_future=2, split=(0.75, 0.0, 0.25))
+    out = era5.make_windows(gap, cfg)
+    full = era5.make_windows(ds, cfg)
+    assert out["train_past"].shape[0] == full["train_past"].shape[0] - 5  # the 5 windows covering hour 40
+    assert out["train_past"].shape[0] + 5 == 72 - 5 + 1

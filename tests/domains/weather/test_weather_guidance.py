@@ -58,3 +58,19 @@ def test_precision_history_and_reset():
 def test_window_checked():
     with pytest.raises(ValueError, match="precision_window"):
         PrecisionGuidedDenoiser(Toy(), "precision", window=1)
+
+
+def test_scale_one_is_plain_conditioning_and_precision_moves_guidance_to_settled_pixels():
+    x = torch.zeros(1, 1, 1, 2)
+    cond = {"channels": torch.tensor([[[[2.0, 2.0]]]])}
+    for mode in ("none", "cfg", "precision"):  # guidance term (scale - 1) * P * (x0_c - x0_u) vanishes
+        assert torch.equal(PrecisionGuidedDenoiser(Toy(), mode, scale=1.0)(x, torch.tensor(1.0), cond),
+                           torch.full_like(x, 2.0))
+    g = PrecisionGuidedDenoiser(Toy(), "precision", scale=1.5, window=2, eps=1e-3, max_weight=10.0)
+    g(x, torch.tensor(1.0), {"channels": torch.tensor([[[[0.0, 2.0]]]])})
+    out = g(x, torch.tensor(0.5), cond)  # pixel 0 moved 0 -> 2, pixel 1 stayed at 2
+    w = g.last_weights
+    assert w.mean() == pytest.approx(1.0) and w[0, 0, 0, 1] > 1.99
+    # x0_c + (scale - 1) * w * (x0_c - x0_u), with x0_u = 0 for the toy
+    torch.testing.assert_close(out, 2.0 + 0.5 * w * 2.0)
+    assert out[0, 0, 0, 1] > 3.9 and out[0, 0, 0, 0] < 2.01
