@@ -19,6 +19,12 @@ class WebData(ConfigModel):
     max_nodes: int = Field(64, ge=2)
     max_length: int = Field(64, ge=2, description="node rows per sample (the paper's max_length)")
     max_neighbors: int = Field(6, ge=1, description="neighbour slots = degree cap")
+    slots: Literal["offsets", "ids"] = Field(
+        "offsets", description="model-1 slot content: offsets (vector to the neighbour, offsets.py) or ids "
+        "(the paper's neighbour numbers as continuous values, layout.py)")
+    unit: Literal["edge_length", "global"] = Field(
+        "edge_length", description="offset slots: coordinates and offsets of each patch in units of its "
+        "(requested) average edge length, or one global unit for all")
     test_fraction: float = Field(0.1, gt=0, lt=1)
 
     @model_validator(mode="after")
@@ -30,8 +36,10 @@ class WebData(ConfigModel):
 
 
 class WebNetwork(ConfigModel):
-    kind: Literal["mlp", "unet"] = "mlp"
-    hidden: int = Field(512, ge=8)
+    kind: Literal["mlp", "unet", "transformer", "graph"] = Field(
+        "mlp", description="model 1 (sparse state): mlp | unet | transformer; model 2 (xyz + adjacency): graph")
+    hidden: int = Field(128, ge=8, description="transformer width / MLP hidden size")
+    heads: int = Field(4, ge=1, description="transformer attention heads (hidden must be divisible)")
     depth: int = Field(4, ge=1)
     emb_dim: int = Field(128, ge=8)
     base_channels: int = Field(32, ge=8)
@@ -54,6 +62,10 @@ class WebValidate(ConfigModel):
         "as degree, partners = nearest nodes in space")
     symmetry: Literal["union", "mutual"] = "mutual"
     connect: Literal["bridge", "largest"] = "bridge"
+    match: bool = Field(True, description="offset slots: degree-preserving matching of slot proposals "
+                        "(False: each slot claims the node nearest to its target)")
+    reconcile: float = Field(0.1, ge=0, description="offset slots: weight of the generated coordinates when "
+                             "re-solving them to follow the matched edges' offsets (0 = keep them)")
     snap_window: int = Field(2, ge=0, description="decode a neighbour slot to the spatially nearest node "
                              "whose number is within this window of the predicted number")
     beyond_n: int = Field(16, ge=0, description="extra requests beyond the trained range")

@@ -3,7 +3,7 @@
 Processed tensors (what ``ingest`` stores): ``rows_train``/``rows_test`` ``[N, L, 16]`` (paper layout),
 ``y_train``/``y_test`` ``[N, 7]`` (raw design quantities), ``y_min``/``y_max`` (the normalisation, fitted
 on the training split), ``scale`` (xyz divisor: twice the coordinate std of the training patches, so xyz / scale has the
-std 0.5 the EDM preconditioning assumes), and
+std 0.5 the EDM preconditioning assumes), ``offset_scale`` (the same for neighbour offsets), and
 ``web_<i>_pos``/``web_<i>_edges`` for the first few whole webs (plots only).
 """
 

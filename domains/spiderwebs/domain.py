@@ -1,11 +1,14 @@
-"""``spiderwebs``: conditional diffusion of 3D bio-inspired web graphs (model 1 of Lu, Lee & Buehler 2023).
+"""``spiderwebs``: conditional diffusion of 3D bio-inspired web graphs (models 1 and 2 of Lu, Lee & Buehler 2023).
 
 Data: procedural orb and sheet-and-tangle webs (``generator.py``) cut into connected patches of ≤ 64
 nodes (``patches.py``), stored in the paper's ``dataset_webs_medium.pt`` row layout (``layout.py``)
 with the 7 design quantities and their min-max normalisation (``properties.py``). A catalog entry
 of another format than ``generated`` is read with the paper-file loader instead.
-Model: continuous diffusion over xyz + neighbour slots (``[10, L]``), conditioned on the normalised
-design vector, trained with condition dropout and sampled with classifier-free guidance.
+Model 1 (``network.kind`` mlp | unet | transformer): continuous diffusion over xyz + neighbour slots
+(``offsets.py``: neighbour offsets, the default; ``layout.py``: the paper's neighbour numbers). Model 2
+(``network.kind = graph``, ``dense.py``): xyz + adjacency under core's GraphSpace with core's dense
+graph networks. Both are conditioned on the normalised design vector, trained with condition dropout
+and sampled with classifier-free guidance.
 Decoding: ``decode.py`` (symmetric, degree cap, connected, no zero-length edges). Validation:
 ``validation.py`` (conditioning accuracy, validity, MMD, mechanics, fabrication output, assembly).
 """
@@ -21,13 +24,22 @@ from torch import nn
 
 from core.catalog import CatalogEntry, data_root
 from core.provenance import RunDir
+from core.samplers.graph_space import GraphSpace
+from core.samplers.spaces import EuclideanSpace
 from core.types import State
 from domains.base import DiffusionDomain
 from domains.refs import CheckpointRef
-from domains.spiderwebs import networks
+from domains.spiderwebs import dense, networks
 from domains.spiderwebs.config import SpiderwebsConfig
 from domains.spiderwebs.decode import Decoded, decode_graph
 from domains.spiderwebs.layout import layout_to_state, state_to_geometric, state_to_raw
+from domains.spiderwebs.offsets import channels as offset_channels
+from domains.spiderwebs.offsets import (
+    layout_to_offset_state,
+    offset_scale,
+    offset_state_to_raw,
+    position_scale,
+)
 from domains.spiderwebs.properties import Normaliser, range_warning
 
 
@@ -54,18 +66,42 @@ class SpiderwebsDomain(DiffusionDomain):
         return Normaliser(data["y_min"], data["y_max"])
 
     def training_data(self, cfg: SpiderwebsConfig, data: dict[str, torch.Tensor]) -> tuple[State, Any]:
-        x0 = layout_to_state(data["rows_train"], float(data["scale"]), cfg.data.max_neighbors)
-        return x0, {"vector": self.normaliser(data).encode(data["y_train"])}
+        cond = {"vector": self.normaliser(data).encode(data["y_train"])}
+        if cfg.network.kind == "graph":
+            x0, cond["mask"] = dense.rows_to_dense(data["rows_train"], float(data["scale"]), cfg.data.max_neighbors)
+            return x0, cond
+        return self.encode_rows(cfg, data, data["rows_train"], data["y_train"]), cond
+
+    def encode_rows(self, cfg: SpiderwebsConfig, data: dict[str, torch.Tensor], rows: torch.Tensor,
+                    y: torch.Tensor) -> torch.Tensor:
+        """Paper-layout rows (with their design vectors ``y``) → the model-1 state of ``cfg.data.slots``."""
+        k = cfg.data.max_neighbors
+        if cfg.data.slots == "offsets":
+            return layout_to_offset_state(rows, *_offset_scales(cfg, data), k, _unit(cfg, y))
+        return layout_to_state(rows, float(data["scale"]), k)
 
     # ---- model ------------------------------------------------------------------------------
     def build_network(self, cfg: SpiderwebsConfig) -> nn.Module:
+        if cfg.network.kind == "graph":
+            n = cfg.network
+            net = dense.GraphDenoiserNet(7, hidden=n.hidden, depth_x=n.depth, layers_a=n.depth, attn_dim=n.hidden,
+                                         heads=n.heads, emb_dim=n.emb_dim)
+            return networks.CondDropout(net, n.cond_drop)
         return networks.build(cfg.network.kind, self.channels(cfg), cfg.data.max_length, 7, cfg.network)
 
     def channels(self, cfg: SpiderwebsConfig) -> int:
+        if cfg.data.slots == "offsets":
+            return offset_channels(cfg.data.max_neighbors)  # presence + xyz + occupancy + 3 per slot
         return 4 + cfg.data.max_neighbors  # presence + xyz + slots (STATE_CHANNELS for the paper's 6)
 
-    def sample_shape(self, cfg: SpiderwebsConfig) -> tuple[int, ...]:
-        return (self.channels(cfg), cfg.data.max_length)
+    def sample_shape(self, cfg: SpiderwebsConfig) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
+        length = cfg.data.max_length
+        if cfg.network.kind == "graph":
+            return {"x": (length, 3), "adj": (length, length)}
+        return (self.channels(cfg), length)
+
+    def state_space(self, cfg: SpiderwebsConfig) -> EuclideanSpace:
+        return GraphSpace(pair_fields=("adj",)) if cfg.network.kind == "graph" else EuclideanSpace()
 
     def load_model(self, cfg: SpiderwebsConfig, ckpt: CheckpointRef):  # type: ignore[override]
         return networks.GuidedDenoiser(super().load_model(cfg, ckpt), cfg.network.guidance).eval()
@@ -79,14 +115,21 @@ class SpiderwebsDomain(DiffusionDomain):
     def sample_cond(self, cfg: SpiderwebsConfig, data: dict[str, torch.Tensor] | None, indices: torch.Tensor) -> Any:
         if data is None:
             raise ValueError("spiderwebs sampling needs the dataset (design vectors and their normalisation)")
-        return self.design_cond(data, self.requested_designs(cfg, data, indices))
+        length = cfg.data.max_length if cfg.network.kind == "graph" else None
+        return self.design_cond(data, self.requested_designs(cfg, data, indices), length)
 
-    def design_cond(self, data: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def design_cond(self, data: dict[str, torch.Tensor], y: torch.Tensor,
+                    length: int | None = None) -> dict[str, torch.Tensor]:
+        """Normalised design vectors (warning outside the trained range); ``length``: model 2's node
+        masks too (the first ``n_nodes`` of ``length`` rows)."""
         norm = self.normaliser(data)
         msg = range_warning(norm, y)
         if msg:
             warnings.warn(msg, stacklevel=2)
-        return {"vector": norm.encode(y)}
+        cond = {"vector": norm.encode(y)}
+        if length is not None:
+            cond["mask"] = dense.mask_for(y[:, 4], length)
+        return cond
 
     def sample(self, cfg: SpiderwebsConfig, ckpt: CheckpointRef, run: RunDir):  # type: ignore[override]
         model = self.load_model(cfg, ckpt)
@@ -100,22 +143,42 @@ class SpiderwebsDomain(DiffusionDomain):
         x, nfe = self.generate(cfg, model, range(start, stop), data=self.run_data(run), progress=False)
         path = run.samples / "shards" / f"shard_{start:08d}_{stop:08d}.safetensors"
         path.parent.mkdir(exist_ok=True)
-        _atomic_save({"x": x, "__nfe__": torch.tensor(nfe)}, path)  # type: ignore[dict-item]
+        tensors = dict(x) if isinstance(x, dict) else {"x": x}
+        _atomic_save({**tensors, "__nfe__": torch.tensor(nfe)}, path)
         return path
 
     # ---- decoding and output ----------------------------------------------------------------
-    def decode(self, cfg: SpiderwebsConfig, x: torch.Tensor, scale: float) -> list[Decoded]:
-        v = cfg.validate_
-        x = x.detach().cpu().float()
-        raw = state_to_raw(x, scale, v.snap_window) if v.decoder == "slots" else state_to_geometric(x, scale)
+    def decode(self, cfg: SpiderwebsConfig, x: State, data: dict[str, torch.Tensor],
+               mask: torch.Tensor | None = None, y: torch.Tensor | None = None) -> list[Decoded]:
+        """Generated states → repaired graphs. Model 2 needs the node masks it was sampled with, model 1
+        with ``data.unit = edge_length`` the requested designs ``y`` (default for both: those of the
+        held-out requests ``0 … B−1``, as the sample stage draws them)."""
+        v, k, scale = cfg.validate_, cfg.data.max_neighbors, float(data["scale"])
+        if cfg.network.kind == "graph":
+            assert isinstance(x, dict)
+            x = {f: t.detach().cpu().float() for f, t in x.items()}
+            if mask is None:
+                n = x["adj"].shape[0]
+                mask = dense.mask_for(self.requested_designs(cfg, data, torch.arange(n))[:, 4], cfg.data.max_length)
+            raw = dense.dense_to_raw(x, mask, scale)
+        elif cfg.data.slots == "offsets":
+            assert isinstance(x, torch.Tensor)
+            x = x.detach().cpu().float()
+            if y is None:
+                y = self.requested_designs(cfg, data, torch.arange(x.shape[0]))
+            raw = offset_state_to_raw(x, *_offset_scales(cfg, data), k, match=v.match, unit=_unit(cfg, y),
+                                      reconcile=v.reconcile)
+        elif v.decoder == "slots":
+            raw = state_to_raw(x.detach().cpu().float(), scale, v.snap_window)  # type: ignore[union-attr]
+        else:
+            raw = state_to_geometric(x.detach().cpu().float(), scale)  # type: ignore[union-attr]
         return [decode_graph(pos, claims, max_degree=cfg.data.max_neighbors, symmetry=v.symmetry, connect=v.connect)
                 for pos, claims in raw]
 
     def write_samples(self, cfg: SpiderwebsConfig, x: State, run: RunDir) -> list[Path]:
         from domains.spiderwebs.layout import save_paper_file
 
-        assert isinstance(x, torch.Tensor)
-        graphs = [d.graph for d in self.decode(cfg, x, float(self.run_data(run)["scale"]))]
+        graphs = [d.graph for d in self.decode(cfg, x, self.run_data(run))]
         return [save_paper_file(run.samples / "generated_webs.pt", graphs, cfg.data.max_length,
                                 cfg.data.max_neighbors)]
 
@@ -128,7 +191,15 @@ class SpiderwebsDomain(DiffusionDomain):
                  info: dict[str, Any]) -> dict[str, Any]:
         from domains.spiderwebs.validation import evaluate
 
-        assert isinstance(x, torch.Tensor)
         return evaluate(self, cfg, x, data, run, info)
 
 
+def _unit(cfg: SpiderwebsConfig, y: torch.Tensor) -> torch.Tensor | None:
+    """Per-sample length unit of the offset state: the (requested) average edge length, or none."""
+    return y[:, 0].float() if cfg.data.unit == "edge_length" else None
+
+
+def _offset_scales(cfg: SpiderwebsConfig, data: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """``(position scale, offset scale)`` of the offset state, fitted on the training rows (std 0.5)."""
+    rows, unit = data["rows_train"], _unit(cfg, data["y_train"])
+    return position_scale(rows, unit), offset_scale(rows, cfg.data.max_neighbors, unit)

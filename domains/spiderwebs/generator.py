@@ -191,9 +191,17 @@ def _sheet(rng: np.random.Generator, radius: float, max_degree: int) -> tuple[np
     return np.asarray(pts, dtype=np.float64), b
 
 
-def generate_web(kind: WebKind, rng: np.random.Generator) -> WebGraph:
+def generate_web(kind: WebKind, rng: np.random.Generator, max_degree: int = 6) -> WebGraph:
+    """One web; forced support-thread joins can exceed ``max_degree`` at a junction, where the longest
+    threads are then cut (largest component kept), so every degree is ≤ ``max_degree``."""
     if kind == "orb":
-        return orb_web(rng, radius=float(rng.uniform(90, 150)))
-    if kind == "sheet_tangle":
-        return sheet_tangle_web(rng, radius=float(rng.uniform(45, 75)))
-    raise ValueError(f"unknown web kind {kind!r}; valid choices: orb, sheet_tangle")
+        g = orb_web(rng, radius=float(rng.uniform(90, 150)))
+    elif kind == "sheet_tangle":
+        g = sheet_tangle_web(rng, radius=float(rng.uniform(45, 75)))
+    else:
+        raise ValueError(f"unknown web kind {kind!r}; valid choices: orb, sheet_tangle")
+    if int(g.degrees().max()) > max_degree:
+        from domains.spiderwebs.decode import cap_degree
+
+        g = cap_degree(g, max_degree).largest_component()
+    return g

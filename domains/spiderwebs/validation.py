@@ -37,8 +37,8 @@ def _flat_accuracy(acc: dict[str, dict[str, float]], prefix: str = "") -> dict[s
 
 def evaluate(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, x: torch.Tensor, data: dict[str, torch.Tensor],
              run: RunDir, info: dict[str, Any]) -> dict[str, Any]:
-    scale, maxdeg = float(data["scale"]), cfg.data.max_neighbors
-    decoded = dom.decode(cfg, x, scale)
+    maxdeg = cfg.data.max_neighbors
+    decoded = dom.decode(cfg, x, data)
     graphs = [d.graph for d in decoded]
     requested = dom.requested_designs(cfg, data, torch.arange(len(graphs))).double().numpy()
     achieved = np.stack([design_vector(g) for g in graphs])
@@ -79,18 +79,24 @@ def _beyond(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, data: dict[str, torch.
         return {"metrics": {}, "requested": empty, "achieved": empty}
     y = dom.requested_designs(cfg, data, torch.arange(n)).clone()
     y[:, 0] = data["y_max"][0] * cfg.validate_.beyond_factor
+    graph = cfg.network.kind == "graph"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cond = dom.design_cond(data, y)
+        cond = dom.design_cond(data, y, cfg.data.max_length if graph else None)
     model = dom.load_model(cfg, CheckpointRef(dom.name, info["checkpoint"], info["checkpoint_sha256"], 0, ""))
     from core.samplers import sample
     from core.seeding import PerSampleGenerator, derive_seed
+    from core.types import StateDict
 
     gen = PerSampleGenerator.for_samples(derive_seed(cfg.seed, "beyond"), list(range(n)), "cpu")
-    x_init = model.process.prior_like(torch.empty(n, *dom.sample_shape(cfg)), gen)
+    shape = dom.sample_shape(cfg)
+    like = (StateDict({k: torch.empty(n, *s) for k, s in shape.items()}) if isinstance(shape, dict)
+            else torch.empty(n, *shape))
+    space = dom.state_space(cfg)
+    x_init = space.project(model.process.prior_like(like, gen), None, cond)
     res = sample(model, model.process, x_init, sampler=cfg.sample.sampler, steps=cfg.sample.steps,
-                 schedule=cfg.sample.schedule, generator=gen, cond=cond, **cfg.sample.options)
-    graphs = [d.graph for d in dom.decode(cfg, res.x, float(data["scale"]))]
+                 schedule=cfg.sample.schedule, space=space, generator=gen, cond=cond, **cfg.sample.options)
+    graphs = [d.graph for d in dom.decode(cfg, res.x, data, cond.get("mask"), y)]
     ach = np.stack([design_vector(g) for g in graphs])
     req = y.double().numpy()
     rel = np.abs(ach[:, 0] - req[:, 0]) / req[:, 0]

@@ -31,6 +31,23 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     assert set(out["headline"]) <= set(m)
 
 
+GRAPH_TINY = ["data.n_webs=2", "data.patches_per_web=6", "train.steps=4", "train.checkpoint_every=4",
+              "train.batch_size=4", "network.hidden=8", "network.depth=1", "sample.n=3", "sample.batch_size=3",
+              "sample.steps=2", "validate.beyond_n=2", "validate.mechanics_n=2", "validate.export_n=1",
+              "validate.assembly_patches=2", "validate.plot_n=2"]
+
+
+def test_model2_graph_pipeline_end_to_end(tmp_path):
+    out = run_pipeline("spiderwebs", "graph_smoke", GRAPH_TINY, runs_root=str(tmp_path))
+    assert out["status"] == "completed"
+    run = Path(out["run_dir"])
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["n"] == 3 and m["valid_rate"] == 1.0 and m["beyond_range_warned"] is True
+    # model 2 fixes the node mask from the requested n_nodes: met exactly
+    assert m["r2_n_nodes"] == pytest.approx(1.0) and m["mre_n_nodes"] == pytest.approx(0.0)
+    assert (run / "samples" / "generated_webs.pt").exists()
+
+
 def test_config_rejects_unknown_keys_and_bad_sizes():
     dom = get_domain("spiderwebs")
     with pytest.raises(ValueError, match="bogus"):
@@ -38,7 +55,7 @@ def test_config_rejects_unknown_keys_and_bad_sizes():
     with pytest.raises(ValueError, match="min_nodes"):
         dom.load_config("smoke", ["data.min_nodes=70"])
     with pytest.raises(ValueError, match="mlp"):
-        dom.load_config("smoke", ["network.kind=transformer"])
+        dom.load_config("smoke", ["network.kind=gat"])
 
 
 def test_out_of_range_design_warns_with_the_trained_range():
