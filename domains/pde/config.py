@@ -18,9 +18,17 @@ class PDENetwork(ConfigModel):
     representation: Literal["wavelet", "physical"] = "wavelet"
     wavelet: str = Field("bior2.4", description="a PyWavelets discrete wavelet")
     wavelet_tol: float = Field(1e-10, gt=0, description="largest accepted reconstruction error")
-    band_scaling: Literal["global", "per_band"] = Field(
-        "global", description="divide all wavelet bands by one RMS (keeps the loss close to physical-space MSE) "
-                              "or each band by its own RMS (WDNO's rescalers)")
+    band_scaling: Literal["approx", "global", "per_band"] = Field(
+        "global", description="divide each field's four bands by the RMS of its approximation band ('approx': "
+                              "coefficients on the scale of the physical values, relative band weights kept), "
+                              "all bands by one RMS ('global') or each band by its own RMS ('per_band', "
+                              "WDNO's rescalers)")
+    conditioning: Literal["broadcast", "known"] = Field(
+        "broadcast", description="network conditioning: u0 (and u_T) repeated over time plus f ('broadcast'), "
+                                 "or only the known entries and the mask ('known')")
+    multires_coarse: list[int] = Field(
+        default_factory=list, description="multi-resolution training: also train on the training trajectories "
+                                          "coarsened 2^k x (k in this list), one grid per batch")
     tasks: list[Task] = Field(default_factory=lambda: ["simulation"], min_length=1,
                               description="conditioning patterns trained (sample i gets tasks[i % len])")
     base_channels: int = Field(32, ge=4)
@@ -35,14 +43,23 @@ class PDEValidate(ConfigModel):
 
     baselines: list[Literal["fno", "physical_diffusion"]] = Field(default_factory=lambda: ["fno", "physical_diffusion"])
     baseline_steps: int | None = Field(None, ge=1, description="training steps of each baseline (default: train.steps)")
+    physical_sigma_data: float | None = Field(
+        None, gt=0, description="sigma_data of the physical-space diffusion baseline (process and model); None: "
+                                "the run's. Each representation has its own best value (see the README)")
     fno_width: int = Field(32, ge=4)
     fno_modes: tuple[int, int] = (8, 8)
     fno_layers: int = Field(4, ge=1)
     fno_lr: float = Field(2e-3, gt=0)
     super_resolution: bool = Field(True, description="evaluate on the 2^k x test sets of data.super_levels")
     plot_examples: int = Field(3, ge=1)
+    external_steps: int = Field(0, ge=0, description="train steps of the external check on the real periodic set "
+                                                     "burgers1d_neuralop_res16 (0: skip it)")
+    external_n: int = Field(400, ge=1, description="test trajectories of the external check")
     control_n: int = Field(0, ge=0, description="test targets for the control task (0: no control evaluation)")
     control_guidance: float = Field(1.0, ge=0, description="scale of the guidance by -J")
+    control_schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="guidance weight over the sampler's noise levels: cosine ramp from 0 at the highest "
+                              "noise to 1 at the end, or constant")
     control_energy_weight: float = Field(1e-3, ge=0, description="w_E in J + w_E E")
     control_optimizer_steps: int = Field(10, ge=1, description="Adam steps of the solver-gradient baseline")
     control_optimizer_lr: float = Field(0.2, gt=0)
@@ -52,6 +69,16 @@ class PDEConfig(DomainConfig):
     data: PDEData = Field(default_factory=PDEData)  # type: ignore[assignment]
     network: PDENetwork = Field(default_factory=PDENetwork)  # type: ignore[assignment]
     validate_: PDEValidate = Field(default_factory=PDEValidate, alias="validate")  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _coarse_grids_fit(self) -> PDEConfig:
+        d = self.data
+        for k in self.network.multires_coarse:
+            if k < 1 or d.nt % 2 ** (k + 1) or (d.nx + 1) % 2 ** (k + 1):
+                raise ValueError(f"network.multires_coarse: k={k} needs k >= 1 and data.nt ({d.nt}) and data.nx+1 "
+                                 f"({d.nx + 1}) divisible by {2 ** (k + 1)} (the 2^k-coarser grid must keep an even "
+                                 f"layout); drop k or change the grid")
+        return self
 
     @model_validator(mode="after")
     def _control_needs_training(self) -> PDEConfig:

@@ -11,11 +11,13 @@ linearly interpolated onto the solver's fine grid, for every method and for the 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from core.samplers.base import coefs
 from core.samplers.guidance import ReconstructionGuidance
 from domains.pde.sampling import condition, generate
 from domains.pde.solver import refine_linear, simulate
@@ -37,6 +39,31 @@ def final_error(u_t: Tensor, target: Tensor) -> Tensor:
     return (u_t.double() - target.double()).pow(2).mean(dim=-1)
 
 
+class ScheduledGuidance(ReconstructionGuidance):
+    """Reconstruction guidance whose scale follows the noise level: ``cosine`` weights it by
+    ``(1 + cos(pi r)) / 2`` with ``r`` the remaining fraction of the sampler's log-noise range (0 at
+    the highest noise, 1 at the end), a cosine guidance schedule as in WDNO's control; ``constant``
+    keeps ``scale``."""
+
+    def __init__(self, *args: Any, schedule: str = "cosine", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.base, self.schedule = self.scale, schedule
+        p = self.process
+        self.log_hi, self.log_lo = math.log(float(getattr(p, "sigma_max", 80.0))), math.log(float(getattr(p, "sigma_min", 2e-3)))
+
+    def weight(self, t: Tensor, x: Tensor) -> float:
+        if self.schedule == "constant":
+            return 1.0
+        c = coefs(self.process, t, x)
+        log_sigma = float((c.s / c.a).flatten()[0].clamp_min(1e-12).log())
+        r = min(max((self.log_hi - log_sigma) / (self.log_hi - self.log_lo), 0.0), 1.0)
+        return 0.5 * (1.0 - math.cos(math.pi * r))
+
+    def __call__(self, x: Tensor, t: Tensor, cond: Any = None) -> Tensor:
+        self.scale = self.base * self.weight(t, x)
+        return super().__call__(x, t, cond)
+
+
 def guided_control(model: Any, rep: Representation, u: Tensor, f: Tensor, scales: Tensor, cfg: Any) -> tuple[Tensor, int]:
     """Sampled controls ``f [B, nt, nx]`` for the targets ``u[:, -1]`` and the NFE."""
     v, horizon = cfg.validate_, cfg.data.solver.horizon
@@ -47,9 +74,10 @@ def guided_control(model: Any, rep: Representation, u: Tensor, f: Tensor, scales
         tgt = cond["target"]
         return -(final_error(uh[:, -1], tgt).float() + v.control_energy_weight * energy(fh, horizon).float())
 
-    cond = condition(rep, u, torch.zeros_like(f), scales, "control")
+    cond = condition(rep, u, torch.zeros_like(f), scales, "control", cfg.network.conditioning)
     cond["target"] = target
-    guided = ReconstructionGuidance(model, model.process, log_likelihood, scale=v.control_guidance)
+    guided = ScheduledGuidance(model, model.process, log_likelihood, scale=v.control_guidance,
+                               schedule=v.control_schedule)
     x, nfe = generate(model, rep, cond, range(u.shape[0]), cfg.seed, cfg.sample, denoiser=guided)
     return unpack(rep.decode(x), scales)[1], nfe
 
@@ -81,7 +109,7 @@ def evaluate_control(model: Any, rep: Representation, data: dict[str, Tensor], c
     t1 = time.perf_counter()
     f_opt = optimise_control(u, cfg)
     t2 = time.perf_counter()
-    controls = {"wdno": f_wdno, "solver_adam": f_opt, "true_f": f}
+    controls = {"wdno": f_wdno, "solver_adam": f_opt, "true_f": f, "zero_f": torch.zeros_like(f)}
     metrics: dict[str, Any] = {"control_n": n, "control_nfe": nfe, "control_s_wdno": t1 - t0,
                                "control_s_solver_adam": t2 - t1,
                                "control_optimizer_steps": cfg.validate_.control_optimizer_steps}
@@ -94,4 +122,4 @@ def evaluate_control(model: Any, rep: Representation, data: dict[str, Tensor], c
     return metrics, rows, controls
 
 
-__all__ = ["energy", "evaluate_control", "final_error", "guided_control", "optimise_control", "resimulate"]
+__all__ = ["ScheduledGuidance", "energy", "evaluate_control", "final_error", "guided_control", "optimise_control", "resimulate"]

@@ -137,11 +137,26 @@ def load_or_generate(d: PDEData, split: str, n: int, seed: int, cache_dir: Path 
     return arrays
 
 
+def coarsen(u: Tensor, f: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The same trajectories on the ``2^k``-times coarser grid that nests in theirs.
+
+    ``u`` keeps every ``2^k``-th frame and the points ``x = j 2^k / (nx+1)``; ``f`` (constant per
+    frame) is averaged over the ``2^k`` frames each coarse frame covers, at the same points.
+    """
+    s = 2 ** k
+    nt, nx = f.shape[-2:]
+    if nt % (2 * s) or (nx + 1) % (2 * s):
+        raise ValueError(f"grid nt={nt}, nx={nx} cannot be coarsened {s}x with an even layout; need nt and nx+1 "
+                         f"divisible by {2 * s} (drop k={k} from network.multires_coarse)")
+    fc = f.reshape(*f.shape[:-2], nt // s, s, nx).mean(dim=-2)
+    return u[..., ::s, s - 1::s], fc[..., s - 1::s]
+
+
 def physical_scales(u: Tensor, f: Tensor) -> Tensor:
     """RMS of u and f (per field), used to normalise the state."""
     return torch.stack([u.pow(2).mean().sqrt(), f.pow(2).mean().sqrt()]).clamp_min(1e-6)
 
 
 
-__all__ = ["PDEData", "draw_forcing_params", "draw_initial", "forcing_field", "generate", "level_grid",
+__all__ = ["PDEData", "coarsen", "draw_forcing_params", "draw_initial", "forcing_field", "generate", "level_grid",
            "load_or_generate", "physical_scales", "set_key", "to_dataset"]

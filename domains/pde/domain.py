@@ -18,15 +18,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.catalog import CatalogEntry
+from core.catalog import CatalogEntry, sha256_file
 from core.networks import UNet
-from core.provenance import RunDir, runs_root
+from core.provenance import RunDir, atomic_write_json, runs_root
 from core.seeding import derive_seed
 from core.types import State
 from domains.base import DiffusionDomain
 from domains.pde import evaluate as ev
 from domains.pde.config import PDEConfig
-from domains.pde.data import load_or_generate, physical_scales
+from domains.pde.data import coarsen, load_or_generate, physical_scales
 from domains.pde.sampling import condition, generate
 from domains.pde.state import Representation, TrajectorySpace, known_mask, layout_shape, pack, unpack
 from domains.refs import CheckpointRef, DatasetRef, SamplesRef
@@ -68,16 +68,59 @@ class PDEDomain(DiffusionDomain):
         bands = data["band_scales"]
         if cfg.network.band_scaling == "global":
             bands = bands.pow(2).mean().sqrt().expand(bands.shape[0]).clone()
+        elif cfg.network.band_scaling == "approx":
+            bands = bands[[0, 4]].repeat_interleave(4)
         self._band_scales = bands
         shape = layout_shape(nt or cfg.data.nt, nx or cfg.data.nx)
         return Representation(cfg.network.representation, shape, cfg.network.wavelet, bands, cfg.network.wavelet_tol)
 
     def training_data(self, cfg: PDEConfig, data: dict[str, torch.Tensor]) -> tuple[State, Any]:  # type: ignore[override]
-        rep = self.representation(cfg, data)
-        full = pack(data["u_train"], data["f_train"], data["scales"])
+        return self._training_grid(cfg, data, data["u_train"], data["f_train"])
+
+    def _training_grid(self, cfg: PDEConfig, data: dict[str, torch.Tensor], u: torch.Tensor,
+                       f: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        nt, nx = f.shape[-2:]
+        rep = self.representation(cfg, data, nt, nx)
+        full = pack(u, f, data["scales"])
         tasks = cfg.network.tasks
-        mask = torch.cat([known_mask(tasks[i % len(tasks)], cfg.data.nt, cfg.data.nx) for i in range(full.shape[0])])
-        return rep.encode(full), {"channels": rep.cond_channels(full * mask, mask)}
+        mask = torch.cat([known_mask(tasks[i % len(tasks)], nt, nx) for i in range(full.shape[0])])
+        return rep.encode(full), {"channels": rep.cond_channels(full * mask, mask, cfg.network.conditioning)}
+
+    def training_grids(self, cfg: PDEConfig, data: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, Any]]:
+        """The training set on the 1x grid and, for multi-resolution training, on the coarser grids."""
+        grids = [self.training_data(cfg, data)]
+        for k in cfg.network.multires_coarse:
+            grids.append(self._training_grid(cfg, data, *coarsen(data["u_train"], data["f_train"], k)))
+        self.representation(cfg, data)  # the 1x representation stays the run's state
+        return grids
+
+    def train(self, cfg: PDEConfig, data: DatasetRef, run: RunDir) -> CheckpointRef:  # type: ignore[override]
+        if not cfg.network.multires_coarse:
+            return super().train(cfg, data, run)
+        from core.losses import DenoisingLoss
+        from core.training.trainer import Trainer, tensor_batch_fn
+        from domains.base import _link_tree
+
+        grids = [tensor_batch_fn(x0, cfg.train.batch_size, cond) for x0, cond in self.training_grids(cfg, self.load_data(data))]
+
+        def batch_fn(step: int, generator: torch.Generator) -> tuple[Any, Any]:
+            level = int(torch.randint(len(grids), (1,), generator=generator))  # one grid per batch
+            return grids[level](step, generator)
+
+        model = self.denoiser(cfg)
+        loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
+                             space=self.state_space(cfg))
+        train_cfg = cfg.train.model_copy(update={"seed": derive_seed(cfg.seed, "train")})
+        workdir = self.train_workdir(cfg, data, run)
+        atomic_write_json(run.path / "train_workdir.json", {"path": str(workdir)})
+        trainer = Trainer(model, loss, batch_fn, train_cfg, checkpoint_dir=workdir,
+                          model_config=cfg.model_dump(mode="json", by_alias=True), resume=True)
+        result = trainer.fit()
+        if result.checkpoint is None:
+            raise RuntimeError("training wrote no checkpoint; set train.checkpoint_every <= train.steps")
+        final = _link_tree(Path(result.checkpoint), run.checkpoints / Path(result.checkpoint).name)
+        return CheckpointRef(self.name, str(final), sha256_file(final / "model.safetensors"), result.step,
+                             self.stage_hash(cfg, "train"))
 
     # ---- model ---------------------------------------------------------------------------
     def build_network(self, cfg: PDEConfig) -> nn.Module:  # type: ignore[override]
@@ -85,7 +128,7 @@ class PDEDomain(DiffusionDomain):
         ch = 8 if n.representation == "wavelet" else 2
         return UNet(2, ch, ch, base_channels=n.base_channels, channel_mults=n.channel_mults,
                     num_res_blocks=n.num_res_blocks, attention_levels=n.attention_levels,
-                    cond_channels=2 * ch, norm_groups=n.norm_groups)
+                    cond_channels=4 * (ch // 2), norm_groups=n.norm_groups)
 
     def sample_shape(self, cfg: PDEConfig) -> tuple[int, ...]:  # type: ignore[override]
         return Representation(cfg.network.representation, layout_shape(cfg.data.nt, cfg.data.nx),
@@ -105,7 +148,8 @@ class PDEDomain(DiffusionDomain):
             raise ValueError(f"sample.n = {stop} exceeds the {n_test} test trajectories; set sample.n <= data.n_test")
         rep = self.representation(cfg, data)
         rows = slice(start, stop)
-        cond = condition(rep, data["u_test"][rows], data["f_test"][rows], data["scales"], "simulation")
+        cond = condition(rep, data["u_test"][rows], data["f_test"][rows], data["scales"], "simulation",
+                         cfg.network.conditioning)
         return generate(self.load_model(cfg, ckpt), rep, cond, range(start, stop), cfg.seed, cfg.sample,
                         progress=progress)
 

@@ -59,30 +59,41 @@ def diffusion_predictor(dom: Any, cfg: Any, model: Any, data: dict[str, Tensor])
     def predict(level: int, u: Tensor, f: Tensor) -> tuple[Tensor, int]:
         nx, nt, _ = level_grid(cfg.data, level)
         rep = dom.representation(cfg, data, nt, nx)
-        cond = condition(rep, u, f, data["scales"], "simulation")
+        cond = condition(rep, u, f, data["scales"], "simulation", cfg.network.conditioning)
         x, nfe = generate(model, rep, cond, range(u.shape[0]), cfg.seed, cfg.sample)
         return unpack(rep.decode(x), data["scales"])[0], nfe
     return predict
 
 
-def train_physical_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int) -> Any:
-    """The run's diffusion model in physical space, trained with the core Trainer and the same budget."""
-    net = cfg.network.model_copy(update={"representation": "physical"})
-    pcfg = cfg.model_copy(update={"network": net})
-    x0, cond = dom.training_data(pcfg, data)
-    model = dom.denoiser(pcfg)
+def train_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int, tag: str) -> Any:
+    """A diffusion model for ``cfg`` trained with the core Trainer (``steps`` x the run's batch size)."""
+    x0, cond = dom.training_data(cfg, data)
+    model = dom.denoiser(cfg)
     loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
-                         space=dom.state_space(pcfg))
+                         space=dom.state_space(cfg))
     tcfg = cfg.train.model_copy(update={"steps": steps, "checkpoint_every": steps,
-                                        "seed": derive_seed(cfg.seed, "train", "physical_diffusion")})
+                                        "seed": derive_seed(cfg.seed, "train", tag)})
     trainer = Trainer(model, loss, tensor_batch_fn(x0, tcfg.batch_size, cond), tcfg,
-                      checkpoint_dir=run.path / "baselines" / "physical_diffusion",
-                      model_config=pcfg.model_dump(mode="json", by_alias=True))
+                      checkpoint_dir=run.path / "baselines" / tag,
+                      model_config=cfg.model_dump(mode="json", by_alias=True))
     trainer.fit()
     if trainer.ema is not None:
         trainer.ema.copy_to(model)
+    return model.eval()
+
+
+def train_physical_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int) -> Any:
+    """The run's diffusion model in physical space, trained with the same budget."""
+    net = cfg.network.model_copy(update={"representation": "physical"})
+    update: dict[str, Any] = {"network": net}
+    if (sd := cfg.validate_.physical_sigma_data) is not None:
+        proc = cfg.process
+        update["process"] = {**proc, "sigma_data": sd} if isinstance(proc, dict) else proc.model_copy(update={"sigma_data": sd})
+        update["model"] = cfg.model.model_copy(update={"sigma_data": sd})
+    pcfg = cfg.model_copy(update=update)
+    model = train_diffusion(dom, pcfg, data, run, steps, "physical_diffusion")
     dom.representation(cfg, data)  # restore the run's own representation state
-    return pcfg, model.eval()
+    return pcfg, model
 
 
 def _train_seconds(run: RunDir) -> float | None:
@@ -140,6 +151,11 @@ def evaluate(dom: Any, cfg: Any, x: Tensor, data: dict[str, Tensor], run: RunDir
             metrics[f"mse_{name}{suffix}"] = e
     if cfg.validate_.control_n:
         metrics.update(run_control(dom, cfg, data, run, ckpt))
+    if cfg.validate_.external_steps:
+        from domains.pde.external import external_check
+
+        metrics.update(external_check(dom, cfg, run))
+        dom.representation(cfg, data)
     atomic_write_json(run.path / "comparison.json", rows)
     atomic_write_text(run.path / "comparison.md", comparison_markdown(rows))
     k = min(cfg.validate_.plot_examples, n)

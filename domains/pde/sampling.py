@@ -11,16 +11,17 @@ from tqdm.auto import tqdm
 
 from core.samplers import sample
 from core.seeding import PerSampleGenerator, derive_seed, make_generator
-from domains.pde.state import Representation, Task, TrajectorySpace, known_mask, pack
+from domains.pde.state import Conditioning, Representation, Task, TrajectorySpace, known_mask, pack
 
 
-def condition(rep: Representation, u: Tensor, f: Tensor, scales: Tensor, task: Task) -> dict[str, Tensor]:
+def condition(rep: Representation, u: Tensor, f: Tensor, scales: Tensor, task: Task,
+              mode: Conditioning = "broadcast") -> dict[str, Tensor]:
     """Sampling conditioning for ground-truth trajectories: network channels plus known values and mask."""
     nt, nx = f.shape[-2:]
     known = pack(u.float(), f.float(), scales.float())
     mask = known_mask(task, nt, nx, known.shape[0])
     known = known * mask
-    return {"channels": rep.cond_channels(known, mask), "known": known, "mask": mask}
+    return {"channels": rep.cond_channels(known, mask, mode), "known": known, "mask": mask}
 
 
 def generate(model: Callable[..., Any], rep: Representation, cond: dict[str, Tensor], indices: Sequence[int],

@@ -29,6 +29,7 @@ from core.samplers import InpaintingSpace
 from domains.pde.wavelet import Wavelet2D
 
 Task = Literal["simulation", "control"]
+Conditioning = Literal["broadcast", "known"]
 
 
 def layout_shape(nt: int, nx: int) -> tuple[int, int]:
@@ -67,6 +68,16 @@ def known_mask(task: Task, nt: int, nx: int, batch: int = 1) -> Tensor:
     return m
 
 
+def broadcast_conditioning(known: Tensor, mask: Tensor) -> Tensor:
+    """``[B, 4, H, W]``: ``u0`` and ``u_T`` (where known, else 0) repeated over all rows, known ``f``, ``f``'s mask."""
+    h, nt = known.shape[-2], known.shape[-2] - 2
+    u = known[:, 0] * mask[:, 0]
+    has_target = mask[:, 0, nt, :1].amax(dim=-1)  # [B] 1 for control, 0 for simulation
+    u0 = u[:, :1].expand(-1, h, -1)
+    ut = (u[:, nt:nt + 1] * has_target[:, None, None]).expand(-1, h, -1)
+    return torch.stack([u0, ut, known[:, 1] * mask[:, 1], mask[:, 1]], dim=1)
+
+
 class Representation:
     """``encode``/``decode`` between the normalised physical array and the diffusion state."""
 
@@ -88,8 +99,8 @@ class Representation:
         """Unscaled representation (the wavelet bands, or the array itself)."""
         if self.dwt is None:
             return x
-        c = self.dwt.forward(x)  # [B, 2, 4, h, w]
-        return c.reshape(c.shape[0], 8, *c.shape[-2:])
+        c = self.dwt.forward(x)  # [B, C, 4, h, w]
+        return c.reshape(c.shape[0], 4 * c.shape[1], *c.shape[-2:])
 
     def encode(self, x: Tensor) -> Tensor:
         c = self.transform(x)
@@ -102,9 +113,23 @@ class Representation:
             c = c * self.band_scales.to(c)[:, None, None]
         return self.dwt.inverse(c.reshape(c.shape[0], 2, 4, *c.shape[-2:]))
 
-    def cond_channels(self, known: Tensor, mask: Tensor) -> Tensor:
-        """Network conditioning: the encoded known values (zero elsewhere) and the mask's transform."""
-        return torch.cat([self.encode(known * mask), self.transform(mask)], dim=1)
+    def cond_channels(self, known: Tensor, mask: Tensor, mode: Conditioning = "broadcast") -> Tensor:
+        """Network conditioning channels, in the state's representation.
+
+        ``broadcast`` (default): the physical array ``(u0, u_T, f, f-mask)`` with ``u0`` and ``u_T``
+        (zero when not given) copied into every frame, transformed like the state, so every
+        coefficient sees the initial (and target) state at its own ``x``. ``known``: the encoded known
+        entries (zero elsewhere) and the transformed mask; ``u0`` then reaches only the first
+        coefficient rows.
+        """
+        if mode == "known":
+            return torch.cat([self.encode(known * mask), self.transform(mask)], dim=1)
+        return self.transform(broadcast_conditioning(known, mask))
+
+    @property
+    def cond_count(self) -> int:
+        """Conditioning channels (either mode): four physical channels, four bands each for wavelets."""
+        return 16 if self.kind == "wavelet" else 4
 
 
 class TrajectorySpace(InpaintingSpace):
@@ -125,4 +150,4 @@ class TrajectorySpace(InpaintingSpace):
         return self.rep.encode(phys)
 
 
-__all__ = ["Representation", "Task", "TrajectorySpace", "known_mask", "layout_shape", "pack", "unpack"]
+__all__ = ["Conditioning", "Representation", "Task", "broadcast_conditioning", "TrajectorySpace", "known_mask", "layout_shape", "pack", "unpack"]

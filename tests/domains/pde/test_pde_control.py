@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from domains.pde.control import energy, final_error, optimise_control, resimulate
@@ -52,3 +53,21 @@ def test_sim_mse_excludes_the_initial_state():
     assert mse == 1.0 and nmse == float("inf")  # reference u is zero
     mse2, nmse2 = sim_mse(true, true)
     assert mse2 == 0.0 and nmse2 == 0.0
+
+
+def test_cosine_guidance_schedule_ramps_up_towards_the_end():
+    from core.processes import make_process
+    from domains.pde.control import ScheduledGuidance
+
+    proc = make_process({"name": "edm"})
+    x = torch.zeros(1, 1, 2, 2)
+    g = ScheduledGuidance(lambda x, t, c: x, proc, lambda x0, c: -x0.sum(dim=(1, 2, 3)), scale=2.0)
+    w = [g.weight(torch.tensor([t]), x) for t in (1.0, 0.75, 0.5, 0.25, 0.0)]
+    assert w[0] == pytest.approx(0.0, abs=1e-9) and w[-1] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(w[:-1], w[1:], strict=True))
+    const = ScheduledGuidance(lambda x, t, c: x, proc, lambda x0, c: -x0.sum(dim=(1, 2, 3)), scale=2.0,
+                              schedule="constant")
+    assert const.weight(torch.tensor([1.0]), x) == 1.0
+    # the guided estimate moves by scale * weight * sigma^2 * grad (grad of -sum x0 = -1 everywhere)
+    out = g(torch.zeros(1, 1, 2, 2), torch.tensor([0.5]))
+    assert float(out.mean()) < 0 and g.scale == pytest.approx(2.0 * w[2])

@@ -59,6 +59,8 @@ def test_bad_config_values_are_rejected():
         dom.load_config("smoke", ["network.representation=fourier"])
     with pytest.raises(Exception, match="unknown|extra|not permitted"):
         dom.load_config("smoke", ["data.grid=3"])
+    with pytest.raises(Exception, match=r"multires_coarse: k=3 .* divisible by 16"):
+        dom.load_config("smoke", ["network.multires_coarse=[3]"])  # nt = 16 but nx + 1 = 24
 
 
 @pytest.mark.parametrize("preset", ["smoke", "default", "full"])
@@ -75,11 +77,12 @@ def test_presets_load_and_are_stable(preset):
         check_stability(nx, nt, solver)
 
 
-def test_control_end_to_end_is_scored_by_resimulation(tmp_path):
+def test_control_and_external_check_end_to_end(tmp_path):
     from domains.pipeline import run_pipeline
 
     extra = ["network.tasks=[simulation,control]", "validate.control_n=2", "validate.control_optimizer_steps=2",
-             "validate.baselines=[]", "validate.super_resolution=false"]
+             "validate.baselines=[]", "validate.super_resolution=false", "validate.external_steps=3",
+             "validate.external_n=8"]
     out = run_pipeline("pde", "smoke", [*TINY, *extra], runs_root=str(tmp_path))
     run = Path(out["run_dir"])
     m = json.loads((run / "metrics.json").read_text())
@@ -87,6 +90,10 @@ def test_control_end_to_end_is_scored_by_resimulation(tmp_path):
         assert m[key] is not None and m[key] >= 0, key
     assert m["J_true_f"] < 1e-2  # the true forcing reaches the target (up to u0 interpolated to the fine grid)
     assert (run / "plots" / "control_J.png").exists()
+    # the external check on the real periodic set rides along (models trained on its train split)
+    assert m["external_n"] == 8 and m["external_dataset"] == "burgers1d_neuralop_res16"
+    for key in ("external_mse_wdno", "external_mse_fno", "external_mse_persistence"):
+        assert 0 < m[key] < 100, key
 
 
 def test_control_needs_a_control_trained_model():
@@ -103,7 +110,31 @@ def test_band_scaling_choice():
 
     dom = get_domain("pde")
     bands = {"band_scales": torch.tensor([2.0, 0.5, 0.5, 0.1, 2.0, 0.5, 0.5, 0.1])}
-    glob = dom.representation(dom.load_config("smoke"), bands).band_scales
+    approx = dom.representation(dom.load_config("smoke", ["network.band_scaling=approx"]), bands).band_scales
+    assert torch.equal(approx, torch.tensor([2.0] * 8))  # each field by its approximation band
+    glob = dom.representation(dom.load_config("smoke", ["network.band_scaling=global"]), bands).band_scales
     per = dom.representation(dom.load_config("smoke", ["network.band_scaling=per_band"]), bands).band_scales
     assert torch.allclose(glob, torch.full((8,), float(bands["band_scales"].pow(2).mean().sqrt())))
     assert torch.equal(per, bands["band_scales"])
+
+
+def test_multiresolution_training_grids():
+    import torch
+
+    from domains import get_domain
+
+    dom = get_domain("pde")
+    cfg = dom.load_config("smoke", [*TINY, "network.multires_coarse=[1]"])
+    g = torch.Generator().manual_seed(0)
+    data = {"u_train": torch.randn(4, 5, 7, generator=g), "f_train": torch.randn(4, 4, 7, generator=g),
+            "scales": torch.tensor([1.0, 1.0]), "band_scales": torch.ones(8)}
+    grids = dom.training_grids(cfg, data)
+    assert [tuple(x.shape) for x, _ in grids] == [(4, 8, 3, 4), (4, 8, 2, 2)]  # layouts 6x8 and 4x4
+    assert [tuple(c["channels"].shape) for _, c in grids] == [(4, 16, 3, 4), (4, 16, 2, 2)]
+    # the coarse state is the transform of the coarsened trajectories
+    from domains.pde.data import coarsen
+    from domains.pde.state import Representation, pack
+
+    uc, fc = coarsen(data["u_train"], data["f_train"], 1)
+    rep = Representation("wavelet", (4, 4), band_scales=torch.ones(8))
+    assert torch.allclose(grids[1][0], rep.encode(pack(uc, fc, data["scales"])), atol=1e-6)

@@ -73,3 +73,34 @@ def test_wavelet_projection_enforces_known_values_exactly_at_t0():
     assert torch.allclose(phys * mask, known * mask, atol=1e-12)
     assert torch.allclose(rep.decode(rep.encode(known)), known, atol=1e-12)
     assert space.project(out, torch.zeros(2), None) is out  # no conditioning: identity (training)
+
+
+def test_broadcast_conditioning_carries_u0_target_and_forcing():
+    from domains.pde.state import broadcast_conditioning
+
+    g = torch.Generator().manual_seed(2)
+    u, f, scales = torch.randn(1, 5, 7, generator=g), torch.randn(1, 4, 7, generator=g), torch.tensor([1.0, 1.0])
+    x = pack(u, f, scales)
+    sim = broadcast_conditioning(x * known_mask("simulation", 4, 7), known_mask("simulation", 4, 7))
+    assert sim.shape == (1, 4, 6, 8)
+    assert torch.allclose(sim[0, 0, :, :7], u[0, :1].expand(6, 7)) and float(sim[0, 1].abs().max()) == 0.0
+    assert torch.allclose(sim[0, 2, :4, :7], f[0])
+    ctl = broadcast_conditioning(x * known_mask("control", 4, 7), known_mask("control", 4, 7))
+    assert torch.allclose(ctl[0, 1, :, :7], u[0, -1:].expand(6, 7)) and float(ctl[0, 2].abs().max()) == 0.0
+    rep = Representation("wavelet", (6, 8))
+    assert rep.cond_channels(x, known_mask("simulation", 4, 7)).shape == (1, rep.cond_count, 3, 4)
+    assert rep.cond_channels(x, known_mask("simulation", 4, 7), "known").shape == (1, rep.cond_count, 3, 4)
+
+
+def test_coarsen_keeps_the_nested_points():
+    from domains.pde.data import coarsen
+
+    t, x = torch.arange(9.0)[:, None], torch.arange(7.0)[None]
+    u = (100 * t + x)[None]  # u[t, i] = 100 t + i on nt = 8, nx = 7
+    f = (100 * t[:8] + x)[None]
+    uc, fc = coarsen(u, f, 1)
+    assert uc.shape == (1, 5, 3) and fc.shape == (1, 4, 3)
+    assert torch.equal(uc[0, 1], torch.tensor([201.0, 203.0, 205.0]))  # frame 2, points x = 2/8, 4/8, 6/8
+    assert torch.equal(fc[0, 0], torch.tensor([51.0, 53.0, 55.0]))  # mean of frames 0 and 1
+    with pytest.raises(ValueError, match="cannot be coarsened 8x"):
+        coarsen(u, f, 3)
