@@ -85,6 +85,8 @@ class CatalogEntry(BaseModel):
     domain: str
     description: str
     format: Format
+    access: Literal["pinned", "external"] = "pinned"
+    obtain: str | None = None
     path: str | None = None
     files: tuple[FileEntry, ...] = ()
     url: str | None = None
@@ -103,6 +105,14 @@ class CatalogEntry(BaseModel):
         if self.format == "generated":
             if self.files:
                 raise ValueError("a 'generated' entry has no files")
+            return self
+        if self.access == "external":
+            # not mirrored and not pinnable from here (registration-only, or no published checksums):
+            # the user obtains it and pins it by listing its files with their sha256
+            if self.files or not (self.path and self.url and self.obtain):
+                raise ValueError("an 'external' entry needs 'path', 'url' and 'obtain' (how to get and pin the "
+                                 "data) and no files; once you have the data, list its files with sha256 and "
+                                 "drop 'access: external'")
             return self
         if not (self.path and self.url and self.files):
             raise ValueError("an entry with external data needs 'path', 'url' and at least one file")
@@ -264,6 +274,10 @@ def verify(entry: CatalogEntry, root: str | Path | None = None) -> VerifyReport:
     expected and actual checksums (corrupt).
     """
     base = _resolve_root(root)
+    if entry.access == "external":
+        raise DataError(f"dataset {entry.name!r} is not mirrored and its files are not pinned yet: {entry.obtain} "
+                        f"(official source {entry.url}); place it under {base / (entry.path or '')} and add its "
+                        "files with their sha256 to the catalog entry")
     missing = [f for f in entry.files if not (base / f.path).is_file()]
     if missing:
         lines = [f"  {base / f.path}: {_where_to_get(entry, f)}" for f in missing]
@@ -320,6 +334,8 @@ def fetch(entry: CatalogEntry, root: str | Path | None = None, *, timeout: float
     file in the target folder + ``os.replace``) and only after their sha256 matched, so a failed
     download never leaves a partial or wrong file behind (a corrupt old file stays until replaced).
     """
+    if entry.access == "external":
+        verify(entry, root)  # raises: how to obtain it, where to put it, how to pin it
     base = _resolve_root(root)
     checked = []
     for f in entry.files:
@@ -350,6 +366,8 @@ def _human(n: int | None) -> str:
 
 
 def _status(entry: CatalogEntry, base: Path) -> str:
+    if entry.access == "external":
+        return "external (not mirrored)"
     if not entry.files:
         return "generated"
     present = sum((base / f.path).is_file() for f in entry.files)

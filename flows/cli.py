@@ -188,9 +188,12 @@ def catalog_verify(name: Annotated[str | None, typer.Argument()] = None) -> None
     """Check files and checksums of one dataset (or all)."""
     from core.catalog import DataError, get_entry, load_catalogs, verify
 
-    entries = [get_entry(name)] if name else [e for e in load_catalogs().values() if e.files]
+    entries = [get_entry(name)] if name else [e for e in load_catalogs().values() if e.files or e.access == "external"]
     bad = 0
     for e in entries:
+        if e.access == "external" and not name:  # listed, not counted: it cannot be present until obtained
+            console.print(f"[yellow]external[/] {e.name}: not mirrored; {e.obtain} ({e.url})")
+            continue
         try:
             report = verify(e)
             console.print(f"[green]ok[/] {e.name}: {len(report.files)} files")

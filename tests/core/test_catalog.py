@@ -92,12 +92,12 @@ def test_real_catalogs_load_one_file_per_domain():
     entries = load_catalogs()
     assert {"community_small", "qm9", "moses", "burgers1d_neuralop_res16", "fmi_radar_20160928",
             "brats2013_deepmedic", "gmm2d"} <= set(entries)
-    # the spider-web dataset is procedural: its entries are "generated", with no files to checksum
-    assert all(e.format == "generated" and not e.files
-               for e in load_catalog_file(catalogs_dir() / "spiderwebs.yaml"))
+    # spider webs: the procedural set is "generated"; the paper's file is "external" (not mirrored)
+    assert {e.format if e.access == "pinned" else e.access
+            for e in load_catalog_file(catalogs_dir() / "spiderwebs.yaml")} == {"generated", "external"}
     for entry in entries.values():
         assert entry.licence and entry.citation
-        assert entry.format == "generated" or (entry.url and entry.files)
+        assert entry.format == "generated" or (entry.url and (entry.files or entry.obtain))
 
 
 def _real_entries() -> list[CatalogEntry]:
@@ -172,6 +172,9 @@ def test_duplicate_names_across_files(tmp_path):
         ({"files": [{"path": "other/a.txt", "sha256": "0" * 64}]}, "not under the entry path"),
         ({"files": [{"path": "demo/a.txt", "sha256": "abc"}]}, "sha256"),
         ({"url": None}, "needs 'path', 'url'"),
+        ({"access": "external"}, "needs 'path', 'url' and 'obtain'"),
+        ({"access": "external", "files": [], "obtain": "register"} | {"path": None}, "needs 'path', 'url' and 'obtain'"),
+        ({"access": "somewhere"}, "access"),
     ],
 )
 def test_invalid_entries_rejected(tmp_path, overrides, needle):
@@ -361,3 +364,14 @@ def test_fetch_corrupt_file_without_url(tmp_path):
     _write(tmp_path, {"a.txt": b"bad"})
     with pytest.raises(DataError, match="is corrupt .* no download URL"):
         fetch(_entry({"a.txt": b"good"}), tmp_path)
+
+
+def test_external_entry_explains_how_to_obtain_and_pin(tmp_path):
+    _write_catalog(tmp_path, "demo", [_entry_dict(access="external", files=[], path="demo",
+                                                   obtain="register at example.org and download the archive")])
+    entry = load_catalogs(tmp_path)["x"]
+    assert entry.access == "external" and not entry.files
+    for call in (verify, fetch):
+        with pytest.raises(DataError, match="not mirrored.*register at example.org.*add its files with their sha256"):
+            call(entry, tmp_path)
+    assert catalog_table([entry], tmp_path)[0]["status"] == "external (not mirrored)"

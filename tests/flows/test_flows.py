@@ -157,3 +157,15 @@ def test_catalog_verify_reports_missing_data(tmp_path: Path, monkeypatch: pytest
     assert res.exit_code == 1
     text = " ".join(res.output.split())
     assert "FAILED" in text and "grid" in text and "diffusci catalog fetch grid" in text
+
+
+def test_catalog_verify_lists_external_datasets_without_failing_on_them() -> None:
+    res = _invoke("catalog", "verify", "hecktor2022")
+    assert res.exit_code == 1 and "not mirrored" in " ".join(res.output.split())
+    res = _invoke("catalog", "verify")  # every entry: the shared data verifies, external ones are listed
+    text = " ".join(res.output.split())
+    assert "external hecktor2022" in text and "external spiderwebs_paper" in text
+    from core.catalog import data_root
+
+    if data_root().is_dir():
+        assert res.exit_code == 0, res.output
