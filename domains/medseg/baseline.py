@@ -1,9 +1,10 @@
 """The deterministic baseline: MONAI's 3-D U-Net with Dice + cross-entropy, on the same patches.
 
-Trained on exactly the rows the diffusion model sees, with the same number of optimizer steps and
-batch size (comparable budget), batches drawn by :func:`core.training.trainer.tensor_batch_fn` with
-``derive_seed(seed, "baseline", "batch", step)``. Saved as safetensors + JSON config next to the
-diffusion checkpoint.
+Trained by the core :class:`~core.training.trainer.Trainer` (AdamW, cosine LR, clipping, checkpoints
+with optimizer, scheduler and RNG state) on exactly the rows the diffusion model sees, with the same
+batch size and, by default, the same number of optimizer steps (comparable budget). Checkpoints go to
+``<diffusion train workdir>/baseline/``, so an interrupted train stage resumes the baseline exactly
+where it stopped. The final weights are copied next to the diffusion checkpoint as safetensors + JSON.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
-from tqdm.auto import tqdm
+from torch import Tensor, nn
 
-from core.seeding import derive_seed, make_generator
-from core.training.trainer import tensor_batch_fn
+from core.seeding import derive_seed
+from core.training.trainer import TrainConfig, Trainer, TrainResult, tensor_batch_fn
 from domains.medseg.config import BaselineConfig
 
 FILE, CONFIG = "baseline.safetensors", "baseline.json"
@@ -31,36 +31,48 @@ def build_baseline(in_channels: int, out_channels: int, channels: tuple[int, ...
                 strides=(2,) * (len(channels) - 1), num_res_units=1, norm="instance")
 
 
-def train_baseline(images: torch.Tensor, masks: torch.Tensor, cfg: BaselineConfig, steps: int, batch_size: int,
-                   seed: int, progress: bool = True) -> tuple[nn.Module, list[float]]:
-    """Fit the baseline to patches ``images [N,C,*p]`` → ``masks [N,R,*p]``; returns it and the loss history."""
-    from monai.losses import DiceCELoss
+class DiceCELoss:
+    """Per-sample soft Dice (sigmoid, per channel, averaged) + binary cross-entropy, the core loss contract
+    ``loss(model, x0, cond, generator) -> [B]``; ``x0`` holds the target masks in {0, 1}."""
 
+    def __init__(self) -> None:
+        from monai.losses import DiceLoss
+
+        self.dice = DiceLoss(sigmoid=True, reduction="none")
+
+    def __call__(self, model: nn.Module, x0: Tensor, cond: dict[str, Tensor], generator: Any = None) -> Tensor:
+        logits = model(cond["image"])
+        dice = self.dice(logits, x0).flatten(1).mean(1)
+        ce = nn.functional.binary_cross_entropy_with_logits(logits, x0, reduction="none").flatten(1).mean(1)
+        return dice + ce
+
+
+def baseline_train_config(cfg: BaselineConfig, steps: int, batch_size: int, seed: int, checkpoint_every: int,
+                          device: str = "auto", log_every: int = 100) -> TrainConfig:
+    return TrainConfig(steps=steps, batch_size=batch_size, lr=cfg.lr, weight_decay=1e-2, warmup_steps=0,
+                       lr_schedule="cosine", grad_clip=1.0, ema_decay=None, checkpoint_every=min(checkpoint_every, steps),
+                       keep_last=2, log_every=max(1, min(log_every, steps)), device=device,  # type: ignore[arg-type]
+                       seed=derive_seed(seed, "baseline"))
+
+
+def train_baseline(images: Tensor, masks: Tensor, cfg: BaselineConfig, train: TrainConfig,
+                   checkpoint_dir: Path | None = None, progress: bool = True) -> tuple[nn.Module, TrainResult]:
+    """Fit the baseline to patches ``images [N,C,*p]`` → ``masks [N,R,*p]``; resumes from the latest
+    checkpoint in ``checkpoint_dir`` when there is one. Returns the network and the trainer's result."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "baseline", "init"))
+        torch.manual_seed(derive_seed(train.seed, "init"))
         net = build_baseline(images.shape[1], masks.shape[1], cfg.channels)
-    loss_fn = DiceCELoss(sigmoid=True)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-    batches = tensor_batch_fn(masks.float(), batch_size, {"image": images})
-    history = []
-    net.train()
-    for step in tqdm(range(steps), desc="medseg: baseline", disable=not progress):
-        target, cond = batches(step, make_generator(derive_seed(seed, "baseline", "batch", step)))
-        loss = loss_fn(net(cond["image"]), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        history.append(float(loss.detach()))
-    return net.eval(), history
+    trainer = Trainer(net, DiceCELoss(), tensor_batch_fn(masks.float(), train.batch_size, {"image": images}), train,
+                      checkpoint_dir=checkpoint_dir, model_config={"baseline": cfg.model_dump(mode="json")},
+                      resume=checkpoint_dir is not None, progress=progress)
+    result = trainer.fit()
+    return trainer.module.cpu().eval(), result
 
 
 def save_baseline(net: nn.Module, folder: Path, config: dict[str, Any]) -> Path:
     path = folder / FILE
     tmp = path.with_name(f".{FILE}.tmp")
-    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
     tmp.replace(path)
     tmp_cfg = folder / f".{CONFIG}.tmp"
     tmp_cfg.write_text(json.dumps(config, indent=2))

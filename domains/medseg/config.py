@@ -56,7 +56,8 @@ class InferenceConfig(ConfigModel):
     overlap: float = Field(0.25, ge=0, lt=1)
     sw_batch_size: int = Field(8, ge=1)
     blend: Literal["gaussian", "constant"] = "gaussian"
-    split: Literal["train", "validation", "test"] = "test"
+    split: Literal["train", "validation", "test", "held_out"] = Field(
+        "test", description="cases to segment and score; held_out = validation + test")
 
 
 class MedsegValidate(ConfigModel):

@@ -1,8 +1,9 @@
 """Reading cases: checks that name the case and file, MONAI preprocessing, and a cache of the results.
 
 Every case goes through one MONAI chain: load (nibabel) → channel first → (PET resampled onto the
-label grid) → orientation → spacing → foreground crop → per-modality clipping and z-scoring. The
-processed volumes are cached under ``<runs root>/medseg/_cache/`` keyed by the input files (path,
+label grid) → orientation → spacing → foreground crop → per-modality clipping and z-scoring. Each case
+also keeps its label on the original grid (``orig_label``, ``orig_affine``): predictions are mapped back
+there (:mod:`domains.medseg.grid`) and scored against it. The processed volumes are cached under ``<runs root>/medseg/_cache/`` keyed by the input files (path,
 size, mtime), the preprocessing settings and :data:`PROCESS_VERSION`.
 """
 
@@ -20,7 +21,7 @@ from core.config import config_hash
 from domains.medseg.config import MedsegData
 from domains.medseg.layouts import LAYOUTS, Case, LayoutSpec
 
-PROCESS_VERSION = 1
+PROCESS_VERSION = 2
 GRID_ATOL_MM = 1e-3
 
 
@@ -96,7 +97,8 @@ def _transforms(spec: LayoutSpec, cfg: MedsegData, has_fg: bool) -> Any:
 
 
 def process_case(case: Case, spec: LayoutSpec, cfg: MedsegData) -> dict[str, torch.Tensor]:
-    """One checked, preprocessed case: ``image [C,*vol]``, ``label [*vol]`` (uint8), ``affine [4,4]``."""
+    """One checked, preprocessed case: ``image [C,*vol]``, ``label [*vol]`` (uint8), ``affine [4,4]``,
+    ``spacing [3]`` on the processed grid, and ``orig_label`` / ``orig_affine`` on the label file's grid."""
     check_headers(case, spec)
     item = {m.name: str(p) for m, p in zip(spec.modalities, case.images, strict=True)}
     item["label"] = str(case.label)
@@ -104,13 +106,17 @@ def process_case(case: Case, spec: LayoutSpec, cfg: MedsegData) -> dict[str, tor
         item["fg"] = str(case.foreground)
     loaded = _loader(spec, case.foreground is not None)(item)
     check_values(case, spec, loaded)
+    raw = loaded["label"]
+    orig_label = torch.as_tensor(raw).as_subclass(torch.Tensor)[0].round().to(torch.uint8).contiguous()
+    orig_affine = torch.as_tensor(np.asarray(raw.affine), dtype=torch.float64).clone()
     out = _transforms(spec, cfg, case.foreground is not None)(loaded)
     image = torch.cat([torch.as_tensor(out[m.name]).float().as_subclass(torch.Tensor)
                        for m in spec.modalities]).contiguous()
     label = torch.as_tensor(out["label"]).as_subclass(torch.Tensor)[0].round().to(torch.uint8).contiguous()
     affine = torch.as_tensor(np.asarray(out["label"].affine), dtype=torch.float64)
     spacing = torch.linalg.norm(affine[:3, :3], dim=0)
-    return {"image": image, "label": label, "affine": affine, "spacing": spacing}
+    return {"image": image, "label": label, "affine": affine, "spacing": spacing, "orig_label": orig_label,
+            "orig_affine": orig_affine}
 
 
 def cache_key(case: Case, cfg: MedsegData) -> str:
@@ -153,9 +159,20 @@ def split_cases(data: dict[str, torch.Tensor], split: str) -> list[dict[str, Any
     while f"{split}/{i}/image" in data:
         p = f"{split}/{i}/"
         out.append({"id": decode_id(data[p + "id"]), "image": data[p + "image"], "label": data[p + "label"],
-                    "affine": data[p + "affine"], "spacing": data[p + "spacing"]})
+                    "affine": data[p + "affine"], "spacing": data[p + "spacing"],
+                    "orig_label": data[p + "orig_label"], "orig_affine": data[p + "orig_affine"]})
         i += 1
     return out
+
+
+def eval_splits(split: str) -> tuple[str, ...]:
+    """The dataset splits an inference split names: ``held_out`` is validation + test (never trained on)."""
+    return ("validation", "test") if split == "held_out" else (split,)
+
+
+def eval_cases(data: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
+    """The cases segmented and scored for ``inference.split``, in a fixed order."""
+    return [c for s in eval_splits(split) for c in split_cases(data, s)]
 
 
 def region_masks(label: torch.Tensor, regions: dict[str, tuple[int, ...]]) -> torch.Tensor:

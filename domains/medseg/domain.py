@@ -29,9 +29,10 @@ from core.seeding import derive_seed
 from core.types import State
 from domains.base import DiffusionDomain
 from domains.medseg import inference, report
-from domains.medseg.baseline import load_baseline, save_baseline, train_baseline
+from domains.medseg.baseline import baseline_train_config, load_baseline, save_baseline, train_baseline
 from domains.medseg.config import MedsegConfig
-from domains.medseg.data import encode_id, load_case, split_cases
+from domains.medseg.data import encode_id, eval_cases, eval_splits, load_case, split_cases
+from domains.medseg.hecktor import check_listed
 from domains.medseg.layouts import (
     LAYOUTS,
     Case,
@@ -71,14 +72,16 @@ class MedsegDomain(DiffusionDomain):
         elif cfg.data.layout == "totalseg_example":
             found = totalseg_cases(data_root() / (entry.path or ""))
         else:
-            found = hecktor_cases(data_root() / (entry.path or ""), split)
+            folder = data_root() / (entry.path or "")
+            found = hecktor_cases(folder, split)
+            check_listed(folder, [p for c in found for p in (*c.images, c.label)])
         return found[: cfg.data.max_cases] if cfg.data.max_cases else found
 
     # ---- ingest -------------------------------------------------------------------------------
     def prepare(self, cfg: MedsegConfig, entry: CatalogEntry) -> dict[str, torch.Tensor]:
         cache = runs_root() / self.name / "_cache" if cfg.data.cache else None
         out: dict[str, torch.Tensor] = {}
-        for split in dict.fromkeys(("train", cfg.inference.split)):
+        for split in dict.fromkeys(("train", *eval_splits(cfg.inference.split))):
             cases = self.cases(cfg, entry, split)
             if not cases:
                 raise ValueError(f"split {split!r} of {entry.name!r} has no cases")
@@ -110,11 +113,14 @@ class MedsegDomain(DiffusionDomain):
         if cfg.baseline.enabled and ref.path:
             x0, cond = self.training_data(cfg, self.load_data(data))
             b = cfg.baseline
-            net, history = train_baseline(cond["channels"], x0 > 0, b, b.steps or cfg.train.steps,
-                                          b.batch_size or cfg.train.batch_size, cfg.seed)
+            tc = baseline_train_config(b, b.steps or cfg.train.steps, b.batch_size or cfg.train.batch_size, cfg.seed,
+                                       cfg.train.checkpoint_every, cfg.train.device)
+            net, result = train_baseline(cond["channels"], (x0 > 0).float(), b, tc,
+                                         self.train_workdir(cfg, data, run) / "baseline")
             save_baseline(net, Path(ref.path), {"in_channels": int(cond["channels"].shape[1]),
                                                 "out_channels": int(x0.shape[1]), "channels": list(b.channels),
-                                                "final_loss": history[-1] if history else None})
+                                                "steps": result.step, "final_loss": result.loss,
+                                                "checkpoint": str(result.checkpoint)})
         return ref
 
     # ---- sampling -----------------------------------------------------------------------------
@@ -127,7 +133,7 @@ class MedsegDomain(DiffusionDomain):
 
     def sample(self, cfg: MedsegConfig, ckpt: CheckpointRef, run: RunDir) -> SamplesRef:  # type: ignore[override]
         model = self.load_model(cfg, ckpt)
-        cases = split_cases(self.run_data_or_prepare(cfg, run), cfg.inference.split)
+        cases = eval_cases(self.run_data_or_prepare(cfg, run), cfg.inference.split)
         base = load_baseline(Path(ckpt.path)) if cfg.baseline.enabled else None
         n_out, out, nfe = len(self.regions(cfg)), {}, 0
         for c, case in enumerate(tqdm(cases, desc="medseg: segmenting")):
@@ -136,6 +142,8 @@ class MedsegDomain(DiffusionDomain):
             if base is not None:
                 out[f"{c}/baseline"] = inference.baseline_predict(base, cfg, case["image"])
             out[f"{c}/affine"], out[f"{c}/id"] = case["affine"], encode_id(case["id"])
+            out[f"{c}/orig_affine"] = case["orig_affine"]
+            out[f"{c}/orig_shape"] = torch.tensor(case["orig_label"].shape, dtype=torch.int64)
         raw = run.samples / "samples.safetensors"
         tmp = raw.with_name(".samples.safetensors.tmp")
         save_file({k: v.contiguous() for k, v in out.items()}, str(tmp))
@@ -152,7 +160,7 @@ class MedsegDomain(DiffusionDomain):
     # ---- validation ---------------------------------------------------------------------------
     def evaluate(self, cfg: MedsegConfig, x: State, data: dict[str, torch.Tensor], run: RunDir,  # type: ignore[override]
                  info: dict[str, Any]) -> dict[str, Any]:
-        cases = split_cases(data, cfg.inference.split)
+        cases = eval_cases(data, cfg.inference.split)
         return report.evaluate(cfg, x, cases, self.regions(cfg), run, info)
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]

@@ -68,7 +68,11 @@ def ensemble_summary(members: Tensor, k: int | None = None) -> dict[str, Tensor]
     ``k`` members; a tie (even ``k``) is background."""
     m = members[: k or members.shape[0]].float()
     mean = m.mean(0)
+    return {"mean": mean, "majority": mean > 0.5, "entropy": binary_entropy(mean)}
+
+
+def binary_entropy(mean: Tensor) -> Tensor:
+    """Entropy (bits) of a voxel-wise foreground probability; exactly 0 where it is 0 or 1."""
     p = mean.clamp(1e-6, 1 - 1e-6)
     entropy = -(p * torch.log2(p) + (1 - p) * torch.log2(1 - p))
-    entropy = torch.where((mean == 0) | (mean == 1), torch.zeros_like(entropy), entropy)
-    return {"mean": mean, "majority": mean > 0.5, "entropy": entropy}
+    return torch.where((mean <= 0) | (mean >= 1), torch.zeros_like(entropy), entropy)

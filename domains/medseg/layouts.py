@@ -94,6 +94,15 @@ def totalseg_cases(folder: Path) -> list[Case]:
     return [Case("totalseg_example", (folder / TOTALSEG.modalities[0].file,), folder / "example_seg.nii.gz")]
 
 
+def _hecktor_image_id(folder: Path, label_id: str) -> str:
+    """The image prefix of a label file: the same id, or (labels named ``CHUM_001`` next to images named
+    ``CHUM-001__CT``) the id with its first ``_`` read as ``-``."""
+    for cand in (label_id, label_id.replace("_", "-", 1)):
+        if (folder / "imagesTr" / f"{cand}{HECKTOR.modalities[0].file}").exists():
+            return cand
+    return label_id  # the missing file is named when the case is read
+
+
 def hecktor_cases(folder: Path, split: str, fractions: tuple[float, float] = (0.7, 0.1)) -> list[Case]:
     """HECKTOR 2022 cases of ``split``: sorted ids, the first 70 % train, next 10 % validation, rest test."""
     labels = folder / "labelsTr"
@@ -105,5 +114,9 @@ def hecktor_cases(folder: Path, split: str, fractions: tuple[float, float] = (0.
     n_val = int(round(fractions[1] * len(ids)))
     chosen = {"train": ids[:n_train], "validation": ids[n_train:n_train + n_val],
               "test": ids[n_train + n_val:]}[split]
-    return [Case(i, tuple(folder / "imagesTr" / f"{i}{m.file}" for m in HECKTOR.modalities),
-                 labels / f"{i}.nii.gz") for i in chosen]
+    cases = []
+    for i in chosen:
+        img = _hecktor_image_id(folder, i)
+        cases.append(Case(img, tuple(folder / "imagesTr" / f"{img}{m.file}" for m in HECKTOR.modalities),
+                          labels / f"{i}.nii.gz"))
+    return cases

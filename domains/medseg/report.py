@@ -1,7 +1,13 @@
 """From segmentations to files and numbers: per-case NIfTIs, the metric table, plots.
 
 Sample sets are flat tensor dicts keyed ``<case>/<field>``: ``members`` (uint8 ``[K,R,*vol]``),
-``baseline`` (probabilities ``[R,*vol]``, when the baseline ran), ``affine`` and ``id``.
+``baseline`` (probabilities ``[R,*vol]``, when the baseline ran) and ``affine`` on the processed grid,
+``orig_affine`` and ``orig_shape`` of the input image's own grid, and ``id``.
+
+Everything written or scored is on the input's own grid: the ensemble's vote fraction and the baseline's
+probabilities are resampled there through world coordinates (:func:`domains.medseg.grid.resample_to_grid`,
+trilinear) and thresholded at 0.5; the uncertainty is the binary entropy of the resampled vote fraction.
+Dice and HD95 use the original voxel spacing in mm.
 """
 
 from __future__ import annotations
@@ -10,12 +16,15 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from core.provenance import RunDir, atomic_write_json, atomic_write_text
 from domains.medseg import metrics as M
 from domains.medseg import outputs
 from domains.medseg.config import MedsegConfig
 from domains.medseg.data import decode_id, region_masks
-from domains.medseg.inference import ensemble_summary
+from domains.medseg.grid import covered_box, resample_to_grid, shifted_affine, spacing_of
+from domains.medseg.inference import binary_entropy, ensemble_summary
 
 
 def n_cases(x: Any) -> int:
@@ -25,18 +34,63 @@ def n_cases(x: Any) -> int:
     return n
 
 
+Box = tuple[list[int], list[int]]
+
+
+def to_original(x: Any, c: int, volume: Any, box: Box | None = None) -> Any:
+    """``volume [C, *processed]`` of case ``c`` resampled (trilinear) onto the input image's grid, or onto
+    the part ``box`` (``lo``, ``hi`` exclusive) of it."""
+    shape = [int(v) for v in x[f"{c}/orig_shape"].tolist()]
+    affine = x[f"{c}/orig_affine"]
+    if box is not None:
+        affine, shape = shifted_affine(affine, box[0]), [h - lo for lo, h in zip(*box, strict=True)]
+    return resample_to_grid(volume.float(), x[f"{c}/affine"], affine, shape, "linear")
+
+
+def scoring_box(x: Any, c: int, gt: Any) -> Box:
+    """The original-grid box holding every voxel the processed grid reaches and all of the truth:
+    outside it both the prediction and the truth are empty, so scores on it equal full-grid scores."""
+    shape = [int(v) for v in x[f"{c}/orig_shape"].tolist()]
+    lo, hi = covered_box(x[f"{c}/affine"], tuple(x[f"{c}/members"].shape[2:]), x[f"{c}/orig_affine"],
+                         tuple(shape)) or (list(shape), [0, 0, 0])
+    if gt.any():
+        idx = gt.any(0).nonzero()
+        lo = [min(a, int(b)) for a, b in zip(lo, idx.min(0).values, strict=True)]
+        hi = [max(a, int(b) + 1) for a, b in zip(hi, idx.max(0).values, strict=True)]
+    if any(h <= lo_ for lo_, h in zip(lo, hi, strict=True)):  # nothing reached and no truth: score it all
+        return [0, 0, 0], shape
+    return lo, hi
+
+
+def original_grid(x: Any, c: int, sizes: list[int] = (), box: Box | None = None) -> dict[str, Any]:  # type: ignore[assignment]
+    """Case ``c`` on the input's grid (or its part ``box``): ensemble vote fraction, majority mask,
+    entropy, baseline mask, field of view of the processed box, and the majority mask of the first
+    ``k`` members per size (all resampled in one pass)."""
+    members = x[f"{c}/members"].float()
+    r = members.shape[1]
+    parts = [members.mean(0), members.new_ones((1, *members.shape[2:])), *(members[:k].mean(0) for k in sizes)]
+    if f"{c}/baseline" in x:
+        parts.append(x[f"{c}/baseline"].float())
+    moved = to_original(x, c, torch.cat(parts), box)
+    mean = moved[:r].clamp(0, 1)
+    out = {"mean": mean, "majority": mean > 0.5, "entropy": binary_entropy(mean), "fov": moved[r] > 0.5,
+           "by_size": {k: moved[r + 1 + i * r:r + 1 + (i + 1) * r] > 0.5 for i, k in enumerate(sizes)}}
+    out["base"] = moved[r + 1 + len(sizes) * r:] > 0.5 if f"{c}/baseline" in x else None
+    return out
+
+
 def write_case_niftis(x: Any, regions: list[str], folder: Path) -> list[Path]:
-    """Per case and region: diffusion majority mask, ensemble uncertainty, baseline mask (NIfTI)."""
+    """Per case and region, on the input image's grid and affine: diffusion majority mask, ensemble
+    uncertainty (bits), baseline mask (NIfTI)."""
     files = []
     for c in range(n_cases(x)):
-        cid, affine = decode_id(x[f"{c}/id"]), x[f"{c}/affine"]
-        summ = ensemble_summary(x[f"{c}/members"].bool())
+        cid, affine = decode_id(x[f"{c}/id"]), x[f"{c}/orig_affine"]
+        o = original_grid(x, c)
         for r, name in enumerate(regions):
-            files.append(outputs.write_nifti(summ["majority"][r], affine, folder / f"{cid}_diffusion_{name}.nii.gz"))
-            files.append(outputs.write_nifti(summ["entropy"][r], affine, folder / f"{cid}_uncertainty_{name}.nii.gz"))
-            if f"{c}/baseline" in x:
-                files.append(outputs.write_nifti(x[f"{c}/baseline"][r] > 0.5, affine,
-                                                 folder / f"{cid}_baseline_{name}.nii.gz"))
+            files.append(outputs.write_nifti(o["majority"][r], affine, folder / f"{cid}_diffusion_{name}.nii.gz"))
+            files.append(outputs.write_nifti(o["entropy"][r], affine, folder / f"{cid}_uncertainty_{name}.nii.gz"))
+            if o["base"] is not None:
+                files.append(outputs.write_nifti(o["base"][r], affine, folder / f"{cid}_baseline_{name}.nii.gz"))
     return files
 
 
@@ -47,24 +101,26 @@ def _mean(values: list[float | None]) -> float | None:
 
 def case_rows(c: int, case: dict[str, Any], x: Any, regions: dict[str, tuple[int, ...]],
               sizes: list[int]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Per-region rows of one case, and its masks (for aggregated Dice and plots)."""
-    gt = region_masks(case["label"], regions)
-    members = x[f"{c}/members"].bool()
-    summ = ensemble_summary(members)
-    pred = summ["majority"]
-    base = x[f"{c}/baseline"] > 0.5 if f"{c}/baseline" in x else None
-    d, h = M.dice(pred, gt), M.hd95(pred, gt, case["spacing"])
+    """Per-region rows of one case (scored on the input's own grid), and its masks (for aggregated Dice)."""
+    gt = region_masks(case["orig_label"], regions)
+    spacing = spacing_of(case["orig_affine"])
+    box = scoring_box(x, c, gt)
+    gt = gt[(slice(None), *(slice(lo, hi) for lo, hi in zip(*box, strict=True)))]
+    o = original_grid(x, c, sizes, box)
+    pred, base = o["majority"], o["base"]
+    d, h = M.dice(pred, gt), M.hd95(pred, gt, spacing)
     db = M.dice(base, gt) if base is not None else [None] * len(regions)
-    hb = M.hd95(base, gt, case["spacing"]) if base is not None else [None] * len(regions)
-    by_size = {k: M.dice(ensemble_summary(members, k)["majority"], gt) for k in sizes}
+    hb = M.hd95(base, gt, spacing) if base is not None else [None] * len(regions)
+    by_size = {k: M.dice(o["by_size"][k], gt) for k in sizes}
+    fov = o["fov"]
     rows = []
     for r, name in enumerate(regions):
-        unc = M.uncertainty_vs_error(summ["entropy"][r], pred[r], gt[r])
+        unc = M.uncertainty_vs_error(o["entropy"][r][fov], pred[r][fov], gt[r][fov])
         rows.append({"case": case["id"], "region": name, "dice_diffusion": d[r], "dice_baseline": db[r],
                      "hd95_diffusion": h[r], "hd95_baseline": hb[r], "unc_err_corr": unc["corr"],
                      "unc_on_errors": unc["mean_on_errors"], "unc_on_correct": unc["mean_on_correct"],
                      **{f"dice_ens{k}": by_size[k][r] for k in sizes}})
-    return rows, {"gt": gt, "pred": pred, "base": base, "entropy": summ["entropy"]}
+    return rows, {"gt": gt, "pred": pred, "base": base}
 
 
 def summarise(rows: list[dict[str, Any]], masks: list[dict[str, Any]], regions: list[str],
@@ -116,9 +172,11 @@ def evaluate(cfg: MedsegConfig, x: Any, cases: list[dict[str, Any]], regions: di
         r, m = case_rows(c, case, x, regions, sizes)
         rows += r
         masks.append(m)
-        if cfg.validate_.overlay_png:
-            outputs.overlay_png(case["image"][0], m["gt"][0], m["pred"][0], None if m["base"] is None else m["base"][0],
-                                m["entropy"][0], run.plots / f"overlay_{case['id']}.png", case["id"])
+        if cfg.validate_.overlay_png:  # drawn on the processed grid, where the image channels live
+            summ = ensemble_summary(x[f"{c}/members"].bool())
+            base = x[f"{c}/baseline"][0] > 0.5 if f"{c}/baseline" in x else None
+            outputs.overlay_png(case["image"][0], region_masks(case["label"], regions)[0], summ["majority"][0], base,
+                                summ["entropy"][0], run.plots / f"overlay_{case['id']}.png", case["id"])
     names = list(regions)
     summary = summarise(rows, masks, names, sizes)
     if sizes:

@@ -58,3 +58,18 @@ def test_uncertainty_vs_error():
     assert out["mean_on_errors"] == 1.0 and out["mean_on_correct"] == 0.0
     assert M.pearson(torch.ones(3), torch.arange(3.0)) is None
     assert math.isclose(M.pearson(torch.arange(3.0), -torch.arange(3.0)), -1.0)
+
+
+def test_dice_and_hd95_agree_with_monai():
+    from monai.metrics import compute_dice, compute_hausdorff_distance
+
+    g = torch.Generator().manual_seed(0)
+    blobs = torch.nn.functional.avg_pool3d(torch.rand(2, 1, 20, 18, 16, generator=g), 5, 1, 2) > 0.5
+    pred, gt = blobs[0], blobs[1]
+    pred[0, 0, 0, 0] = True  # a stray voxel on the border
+    sp = [1.5, 1.0, 2.5]
+    ref_d = compute_dice(pred[None].float(), gt[None].float(), include_background=True, ignore_empty=False)
+    assert M.dice(pred, gt) == pytest.approx([float(ref_d[0, 0])], abs=1e-6)
+    ref_h = compute_hausdorff_distance(pred[None].float(), gt[None].float(), include_background=True,
+                                       percentile=95, spacing=sp)
+    assert M.hd95(pred, gt, sp)[0] == pytest.approx(float(ref_h.reshape(-1)[0]), rel=1e-4, abs=1e-4)

@@ -70,3 +70,30 @@ def test_ensemble_members_have_their_own_seeds():
     two = cfg.model_copy(update={"inference": cfg.inference.model_copy(update={"ensemble": 2})})
     again, _ = diffusion_ensemble(model.eval(), two, image, 1, case_index=0)
     assert torch.equal(again, members[:2])  # member k does not depend on the ensemble size
+
+
+def test_baseline_resumes_exactly_from_its_checkpoint(tmp_path):
+    from core.training.checkpoint import list_checkpoints
+    from domains.medseg.baseline import baseline_train_config, train_baseline
+    from domains.medseg.config import BaselineConfig
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(6, 2, 8, 8, 8, generator=g)
+    masks = (images[:, :1] > 0.5).float()
+    b = BaselineConfig(channels=(4, 8))
+    tc = baseline_train_config(b, steps=4, batch_size=2, seed=3, checkpoint_every=2, device="cpu",
+                               log_every=1)
+    full, res = train_baseline(images, masks, b, tc, tmp_path / "a", progress=False)
+    assert res.step == 4 and res.loss is not None
+    _, _ = train_baseline(images, masks, b, tc, tmp_path / "b", progress=False)
+    last = list_checkpoints(tmp_path / "b")[-1]
+    assert last.name == "step_000004"
+    import shutil
+
+    shutil.rmtree(last)  # as if the run had stopped after step 2
+    (tmp_path / "b" / "latest").unlink(missing_ok=True)
+    resumed, res_b = train_baseline(images, masks, b, tc, tmp_path / "b", progress=False)
+    assert res_b.step == 4 and [s for s, _ in res_b.history] == [2, 3]  # only the missing steps ran
+    assert res_b.history == res.history[2:]
+    for (k, v), w in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(v, w), k
