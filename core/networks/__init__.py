@@ -14,6 +14,7 @@ from core.networks.embeddings import (
     cond_channels,
     keep_mask,
 )
+from core.networks.gnn import DenseGCN, DenseGraphScoreNet, GraphMultiHeadAttention  # noqa: F401
 from core.networks.mlp import MLPBlock, MLPDenoiserNet
 from core.networks.unet import (
     Downsample,

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from core.samplers import ancestral, dpm_solver, ode, sde, unipc  # noqa: F401  (register)
+from core.samplers import ancestral, dpm_solver, graph_space, ode, reverse_diffusion, sde, unipc  # noqa: F401
 from core.samplers.base import CountingDenoiser
 from core.samplers.registry import SAMPLERS, SCHEDULES
 from core.samplers.schedules import make_schedule

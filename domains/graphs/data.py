@@ -138,3 +138,8 @@ def to_networkx(graphs: list[Graph], drop_isolates: bool = False) -> list[Any]:
             g.remove_nodes_from(list(nx.isolates(g)))
         res.append(g)
     return res
+
+
+def quantize_adj(adj: Tensor, threshold: float = 0.5) -> Tensor:
+    """GDSS quantisation of a generic-graph adjacency: ``1`` where ``a > threshold``, else ``0``."""
+    return (adj > threshold).to(adj.dtype)

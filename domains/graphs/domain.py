@@ -2,8 +2,8 @@
 
 The state is ``{"x": [B,N,F], "adj": [B,N,N]}`` with ``cond["mask"]`` the node mask; the process is
 a core :class:`~core.processes.ProcessDict` (VP on X, VE on A, set in the preset), the state space
-(:mod:`domains.graphs.state_space`) gives symmetric adjacency noise and masks, the networks are the
-GDSS X/A score networks, sampling is any core sampler (``pc`` = reverse SDE + Langevin corrector,
+(core :class:`~core.samplers.graph_space.GraphSpace`) gives symmetric adjacency noise and masks, the
+networks are the GDSS X/A score networks (core :mod:`core.networks.gnn`), sampling is any core sampler (``pc`` = reverse SDE + Langevin corrector,
 ``dpmpp_2m``, ``ode_heun`` …) and the adjacency is quantised at 0.5. Validation: degree, clustering
 and 4-node-orbit MMD against the test split (GDSS kernels), beside two baselines (the training graphs
 themselves, and Erdős–Rényi graphs of matching size and density), plus a picture.
@@ -21,7 +21,9 @@ from torch import nn
 
 from core.catalog import CatalogEntry
 from core.config import ConfigModel
+from core.networks.gnn import DenseGraphScoreNet
 from core.provenance import RunDir, atomic_write_json
+from core.samplers.graph_space import GraphSpace
 from core.seeding import derive_seed, make_generator
 from core.types import State, StateDict
 from domains.base import DiffusionDomain
@@ -29,9 +31,7 @@ from domains.config import DomainConfig
 from domains.graphs import data as gdata
 from domains.graphs import metrics as gm
 from domains.graphs import qm9
-from domains.graphs.networks import GDSSNet
 from domains.graphs.plots import graph_grid
-from domains.graphs.state_space import GraphSpace, quantize_adj
 
 
 class GraphData(ConfigModel):
@@ -51,14 +51,20 @@ class GraphData(ConfigModel):
 
 
 class GraphNetwork(ConfigModel):
-    hidden: int = Field(32, ge=4)
-    depth_x: int = Field(2, ge=1)
-    depth_a: int = Field(3, ge=1)
-    powers: int = Field(3, ge=1, description="adjacency channels A, A^2, ..., A^powers")
-    channels: int = Field(8, ge=1)
+    """GDSS score networks (core :class:`~core.networks.gnn.DenseGraphScoreNet`); GDSS names in brackets."""
+
+    hidden: int = Field(32, ge=2, description="node hidden size (nhid)")
+    depth_x: int = Field(2, ge=1, description="GCN layers of the X network (depth)")
+    layers_a: int = Field(3, ge=1, description="attention layers of the A network (num_layers)")
+    attn_dim: int = Field(32, ge=1, description="attention size (adim)")
+    c_init: int = Field(2, ge=1, description="adjacency powers A..A^c_init fed to the A network")
+    c_hid: int = Field(8, ge=1)
+    c_final: int = Field(4, ge=1)
     heads: int = Field(4, ge=1)
-    emb_dim: int = Field(32, ge=4)
+    num_linears: int = Field(2, ge=1)
+    emb_dim: int = Field(0, ge=0, description="time-embedding size (0 = none, as GDSS)")
     adj_clip: float = Field(4.0, gt=0, description="clip of the adjacency input of the networks")
+    normalize_powers: bool = Field(False, description="divide A^c by n^(c-1)")
 
 
 class GraphValidate(ConfigModel):
@@ -102,14 +108,15 @@ class GraphsDomain(DiffusionDomain):
 
     def build_network(self, cfg: GraphsConfig) -> nn.Module:
         n = cfg.network
-        return GDSSNet(cfg.data.max_feat, n.hidden, n.depth_x, n.depth_a, n.powers, n.channels, n.heads, n.emb_dim, n.adj_clip)
+        return DenseGraphScoreNet(cfg.data.max_feat, n.hidden, n.depth_x, n.layers_a, n.attn_dim, n.c_init, n.c_hid,
+                                  n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip, n.normalize_powers)
 
     def sample_shape(self, cfg: GraphsConfig) -> dict[str, tuple[int, ...]]:
         n = cfg.data.max_nodes
         return {"x": (n, cfg.data.max_feat), "adj": (n, n)}
 
     def state_space(self, cfg: GraphsConfig) -> GraphSpace:
-        return GraphSpace()
+        return GraphSpace(pair_fields=("adj",))
 
     def sample_cond(self, cfg: GraphsConfig, data: dict[str, torch.Tensor] | None, indices: torch.Tensor) -> Any:
         """Node masks: sample ``k``'s size is drawn from the training sizes with its own seed."""
@@ -136,7 +143,7 @@ class GraphsDomain(DiffusionDomain):
         assert isinstance(x, dict)
         sizes = self.sizes(cfg, x)
         node = (torch.arange(cfg.data.max_nodes)[None, :] < sizes[:, None]).float()
-        return gdata.dense_to_graphs(quantize_adj(x["adj"]), node)
+        return gdata.dense_to_graphs(gdata.quantize_adj(x["adj"]), node)
 
     def write_samples(self, cfg: GraphsConfig, x: State, run: RunDir) -> list[Path]:
         if cfg.data.kind == "molecule":
@@ -170,8 +177,9 @@ class GraphsDomain(DiffusionDomain):
 
     def evaluate_molecules(self, cfg: GraphsConfig, x: State, data: dict[str, torch.Tensor], run: RunDir,
                            info: dict[str, Any]) -> dict[str, Any]:
-        m = qm9.evaluate(self.molecules(cfg, x), self.entry(cfg), data, cfg.data.n_train, fcd=cfg.validate_.fcd)
-        qm9.molecule_grid(m.pop("smiles"), run.plots / "molecules.png")
+        m = qm9.evaluate(self.molecules(cfg, x), self.entry(cfg), data, cfg.data.n_train, cfg.data.n_test,
+                         fcd=cfg.validate_.fcd, plots=run.plots)
+        m.pop("smiles")
         v = cfg.validate_
         if v.steer_particles and "checkpoint" in info:
             from domains.graphs.steering import steered_vs_plain
@@ -180,8 +188,35 @@ class GraphsDomain(DiffusionDomain):
             model = self.load_model(cfg, CheckpointRef(self.name, info["checkpoint"], info["checkpoint_sha256"], 0, ""))
             steer = steered_vs_plain(self, cfg, model, v.steer_n, v.steer_particles, v.steer_lambda, v.steer_steps)
             atomic_write_json(run.path / "steering.json", steer)
-            m.update({k: steer[k] for k in ("qed_steered", "qed_plain", "qed_shift")})
+            m.update({k: steer[k] for k in ("qed_steered", "qed_plain", "qed_plain_same_steps", "qed_shift", "nfe_per_sample")})
         return {**m, "n": int(x["adj"].shape[0]), "nfe": int(info.get("nfe", 0)), "n_nonfinite": nonfinite(x)}
+
+    def score_external(self, cfg: GraphsConfig, path: Path, out_dir: Path) -> dict[str, Any]:
+        """Score an external sample file exactly as a run's samples; writes ``out_dir/metrics.json``.
+
+        Molecules (``data.kind: molecule``): SMILES (``.smi``/``.txt``/``.csv``) or SDF, against the
+        configured train (novelty) and test (NSPDK, properties, FCD) subsets; plots in ``out_dir/plots``.
+        Generic graphs: a GDSS-layout JSON of edge lists (e.g. ``samples/graphs.json``), the three MMDs
+        against the test split (isolated nodes removed, as for generated graphs)."""
+        path, out_dir = Path(path), Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.data.kind == "molecule":
+            from domains.graphs.mol_eval import read_molecules, score_molecules
+
+            train, test = qm9.reference_smiles(self.entry(cfg), cfg.data.n_train, cfg.data.n_test)
+            m = score_molecules(read_molecules(path), train, test, fcd=cfg.validate_.fcd, plots=out_dir / "plots",
+                                label=path.name)
+            m.pop("smiles")
+        else:
+            if path.suffix.lower() != ".json":
+                raise ValueError(f"{path}: generic graphs are scored from a GDSS-layout .json of edge lists")
+            data = self.prepare(cfg, self.entry(cfg))
+            ref = gdata.to_networkx(gdata.dense_to_graphs(data["test_adj"], data["test_mask"]))
+            gen = gdata.to_networkx(read_graphs_json(path), drop_isolates=True)
+            m = {**gm.graph_mmds(ref, gen), "n": len(gen), "n_test": len(ref)}
+        m.update({"source": str(path), "dataset": cfg.dataset})
+        atomic_write_json(out_dir / "metrics.json", m)
+        return m
 
     def baselines(self, cfg: GraphsConfig, data: dict[str, torch.Tensor], ref: list[Any]) -> dict[str, float]:
         train = gdata.to_networkx(gdata.dense_to_graphs(data["train_adj"], data["train_mask"]))

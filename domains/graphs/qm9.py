@@ -18,7 +18,7 @@ from torch import Tensor
 from core.catalog import CatalogEntry
 from core.seeding import make_generator
 from domains.graphs import mol_data
-from domains.graphs.mol_metrics import canonical_smiles_of, molecule_metrics
+from domains.graphs.mol_metrics import canonical_smiles_of
 from domains.graphs.molecules import correct_valency
 
 
@@ -111,14 +111,18 @@ def write_outputs(mols: list[Any], out_dir: Path) -> list[Path]:
     return [smi_path, sdf_path]
 
 
+def reference_smiles(entry: CatalogEntry, n_train: int | None, n_test: int | None) -> tuple[list[str], list[str]]:
+    """``(train, test)`` SMILES of the configured split subsets (novelty / NSPDK, FCD, property references)."""
+    smiles, train, test = _split(entry, n_train, n_test)
+    return [smiles[r] for r in train], [smiles[r] for r in test]
+
+
 def evaluate(mols: list[Any], entry: CatalogEntry, data: dict[str, Tensor], n_train: int | None,
-             n_test: int | None = None, fcd: bool = False) -> dict[str, Any]:
-    smiles, train, _ = _split(entry, n_train, None)
-    m = molecule_metrics(mols, (smiles[r] for r in train))
-    if fcd:
-        ref = [smiles[int(r)] for r in data["test_rows"].tolist()]
-        m["fcd"] = fcd_score(m["smiles"], ref)
-        m["fcd_reference"] = f"{len(ref)} test-split molecules"
+             n_test: int | None = None, fcd: bool = False, plots: Path | None = None) -> dict[str, Any]:
+    from domains.graphs.mol_eval import score_molecules
+
+    train, test = reference_smiles(entry, n_train, n_test)
+    m = score_molecules(mols, train, test, fcd=fcd, plots=plots)
     m["novelty_reference"] = f"{len(train)} training molecules" + (" (subset)" if n_train else "")
     m["n_invalid_smiles_in_dataset"] = int(data["n_invalid_smiles"])
     return m

@@ -9,8 +9,8 @@ from core.catalog import data_root
 
 TINY = ["train.steps=20", "train.checkpoint_every=10", "train.log_every=10", "train.batch_size=8",
         "sample.n=6", "sample.batch_size=6", "sample.steps=5", "validate.n_baseline=6",
-        "validate.compare_steps=[3]", "network.hidden=8", "network.channels=2", "network.heads=2",
-        "network.depth_a=1", "network.depth_x=1", "network.emb_dim=8"]
+        "validate.compare_steps=[3]", "network.hidden=8", "network.c_hid=2", "network.c_final=2", "network.attn_dim=4", "network.heads=2",
+        "network.layers_a=1", "network.depth_x=1", "network.emb_dim=0"]
 
 
 @pytest.mark.skipif(not (data_root() / "graphs" / "community_small.json").exists(), reason="data root absent")
@@ -40,7 +40,7 @@ def test_unknown_config_key_is_an_error():
 
 QM9_TINY = ["train.steps=10", "train.checkpoint_every=10", "train.batch_size=16", "data.n_train=100",
             "data.n_test=20", "sample.n=8", "sample.batch_size=8", "sample.steps=10", "network.hidden=8",
-            "network.channels=2", "network.heads=2", "network.depth_a=1", "network.depth_x=1", "network.emb_dim=8",
+            "network.c_hid=2", "network.c_final=2", "network.attn_dim=4", "network.heads=2", "network.layers_a=1", "network.depth_x=1", "network.emb_dim=0",
             "validate.steer_particles=2", "validate.steer_n=3", "validate.steer_steps=3"]
 
 
@@ -58,8 +58,21 @@ def test_qm9_pipeline(tmp_path):
     lines = (run / "samples" / "samples.smi").read_text().splitlines()
     assert len(lines) == 8
     assert (run / "samples" / "samples.sdf").exists()
+    assert m["nspdk_mmd"] is None or m["nspdk_mmd"] >= -1e-9
+    assert {"w1_qed", "w1_logp", "w1_sa", "w1_mw"} <= set(m)
+    assert (run / "plots" / "properties.png").stat().st_size > 1000
+    # the run's own corrected samples, scored as an external file, give the run's numbers
+    from domains import get_domain
+
+    dom = get_domain("graphs")
+    cfg = dom.load_config("qm9_smoke", QM9_TINY)
+    ext = dom.score_external(cfg, run / "samples" / "samples.smi", tmp_path / "ext")
+    for k in ("validity", "uniqueness", "novelty", "nspdk_mmd", "w1_qed", "w1_mw"):
+        assert ext[k] == pytest.approx(m[k], abs=1e-9), k
+    assert json.loads((tmp_path / "ext" / "metrics.json").read_text())["n"] == 8
     steer = json.loads((run / "steering.json").read_text())
     assert steer["nfe_per_particle"] == 4 and 0.0 <= steer["qed_steered"] <= 1.0
+    assert steer["nfe_per_sample"] == 8 and steer["nfe_plain_equal_nfe"] == 8 and steer["nfe_plain_same_steps"] == 4
     assert abs(steer["qed_shift"] - (steer["qed_steered"] - steer["qed_plain"])) < 1e-12
 
 
