@@ -31,7 +31,7 @@ from core.provenance import RunDir, atomic_write_json
 from core.samplers import EuclideanSpace, sample
 from core.seeding import PerSampleGenerator, derive_seed
 from core.training.checkpoint import load_checkpoint
-from core.training.trainer import Trainer, tensor_batch_fn
+from core.training.trainer import BatchFn, Trainer, tensor_batch_fn
 from core.types import State, StateDict, cat_batch
 from domains.config import DomainConfig
 from domains.refs import CheckpointRef, DatasetRef, SamplesRef, check_ref
@@ -188,15 +188,20 @@ class DiffusionDomain(Domain):
             key = f"{key[:16]}-{run.run_id}"
         return run.path.parent / "_train" / key[:32]
 
+    def train_batches(self, cfg: DomainConfig, data: dict[str, torch.Tensor], batch_size: int) -> BatchFn:
+        """``batch_fn(step, generator) → (x0, cond)`` for the trainer: minibatches of :meth:`training_data`
+        (a domain that mixes several training sets, e.g. grids of several resolutions, overrides this)."""
+        x0, cond = self.training_data(cfg, data)
+        return tensor_batch_fn(x0, batch_size, cond)
+
     def train(self, cfg: DomainConfig, data: DatasetRef, run: RunDir) -> CheckpointRef:
-        x0, cond = self.training_data(cfg, self.load_data(data))
         model = self.denoiser(cfg)
         loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
                              space=self.state_space(cfg))
         train_cfg = cfg.train.model_copy(update={"seed": derive_seed(cfg.seed, "train")})
         workdir = self.train_workdir(cfg, data, run)
         atomic_write_json(run.path / "train_workdir.json", {"path": str(workdir)})
-        trainer = Trainer(model, loss, tensor_batch_fn(x0, train_cfg.batch_size, cond), train_cfg,
+        trainer = Trainer(model, loss, self.train_batches(cfg, self.load_data(data), train_cfg.batch_size), train_cfg,
                           checkpoint_dir=workdir, model_config=cfg.model_dump(mode="json", by_alias=True),
                           resume=True)
         result = trainer.fit()

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from core.seeding import Generator, randn, randn_like
 from core.tensor_utils import bcast
-from core.types import State, StateDict
+from core.types import State
 
 
 def as_time(t: Tensor | float, like: Tensor | None = None) -> Tensor:

@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.catalog import CatalogEntry, sha256_file
+from core.catalog import CatalogEntry
 from core.networks import UNet
-from core.provenance import RunDir, atomic_write_json, runs_root
+from core.provenance import RunDir, runs_root
 from core.seeding import derive_seed
 from core.types import State
 from domains.base import DiffusionDomain
@@ -94,33 +94,19 @@ class PDEDomain(DiffusionDomain):
         self.representation(cfg, data)  # the 1x representation stays the run's state
         return grids
 
-    def train(self, cfg: PDEConfig, data: DatasetRef, run: RunDir) -> CheckpointRef:  # type: ignore[override]
+    def train_batches(self, cfg: PDEConfig, data: dict[str, torch.Tensor], batch_size: int) -> Any:  # type: ignore[override]
+        """With multi-resolution training, each batch is drawn from one grid, chosen at random."""
         if not cfg.network.multires_coarse:
-            return super().train(cfg, data, run)
-        from core.losses import DenoisingLoss
-        from core.training.trainer import Trainer, tensor_batch_fn
-        from domains.base import _link_tree
+            return super().train_batches(cfg, data, batch_size)
+        from core.training.trainer import tensor_batch_fn
 
-        grids = [tensor_batch_fn(x0, cfg.train.batch_size, cond) for x0, cond in self.training_grids(cfg, self.load_data(data))]
+        grids = [tensor_batch_fn(x0, batch_size, cond) for x0, cond in self.training_grids(cfg, data)]
 
         def batch_fn(step: int, generator: torch.Generator) -> tuple[Any, Any]:
             level = int(torch.randint(len(grids), (1,), generator=generator))  # one grid per batch
             return grids[level](step, generator)
 
-        model = self.denoiser(cfg)
-        loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
-                             space=self.state_space(cfg))
-        train_cfg = cfg.train.model_copy(update={"seed": derive_seed(cfg.seed, "train")})
-        workdir = self.train_workdir(cfg, data, run)
-        atomic_write_json(run.path / "train_workdir.json", {"path": str(workdir)})
-        trainer = Trainer(model, loss, batch_fn, train_cfg, checkpoint_dir=workdir,
-                          model_config=cfg.model_dump(mode="json", by_alias=True), resume=True)
-        result = trainer.fit()
-        if result.checkpoint is None:
-            raise RuntimeError("training wrote no checkpoint; set train.checkpoint_every <= train.steps")
-        final = _link_tree(Path(result.checkpoint), run.checkpoints / Path(result.checkpoint).name)
-        return CheckpointRef(self.name, str(final), sha256_file(final / "model.safetensors"), result.step,
-                             self.stage_hash(cfg, "train"))
+        return batch_fn
 
     # ---- model ---------------------------------------------------------------------------
     def build_network(self, cfg: PDEConfig) -> nn.Module:  # type: ignore[override]

@@ -138,3 +138,7 @@ def test_multiresolution_training_grids():
     uc, fc = coarsen(data["u_train"], data["f_train"], 1)
     rep = Representation("wavelet", (4, 4), band_scales=torch.ones(8))
     assert torch.allclose(grids[1][0], rep.encode(pack(uc, fc, data["scales"])), atol=1e-6)
+    # training batches come from both grids, one grid per batch
+    batches = dom.train_batches(cfg, data, 2)
+    shapes = {tuple(batches(s, torch.Generator().manual_seed(s))[0].shape) for s in range(20)}
+    assert shapes == {(2, 8, 3, 4), (2, 8, 2, 2)}
