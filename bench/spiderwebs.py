@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.provenance import atomic_write_json, atomic_write_text  # noqa: E402
+from core.provenance import atomic_save_figure, atomic_write_json, atomic_write_text  # noqa: E402
 from domains.spiderwebs.properties import PROPERTY_NAMES  # noqa: E402
 
 TARGETS = {"n_nodes": 0.9, "n_edges": 0.9, "avg_degree": 0.9, "avg_edge_length": 0.8}
@@ -104,10 +104,8 @@ def scatter(results: dict[str, dict], path: Path) -> None:
             ax.tick_params(labelsize=6)
     axes[0, 0].legend(fontsize=6)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=80)
+    atomic_save_figure(fig, path, dpi=80)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main() -> None:

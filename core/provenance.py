@@ -188,6 +188,17 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_save_figure(fig: Any, path: str | Path, *, dpi: int = 90) -> Path:
+    """Render a matplotlib figure (duck-typed: anything with ``savefig``) and write it atomically;
+    the format follows the file suffix. The caller closes the figure."""
+    import io
+
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=dpi)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json", by_alias=True)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.provenance import atomic_save_figure
+
 
 def graph_grid(gen: Sequence[Any], ref: Sequence[Any], path: Path, n: int = 8, seed: int = 0) -> Path:
     """Row 1: reference graphs; row 2: generated graphs (spring layouts with a fixed seed)."""
@@ -26,9 +28,6 @@ def graph_grid(gen: Sequence[Any], ref: Sequence[Any], path: Path, n: int = 8, s
             ax.set_title(f"{label} n={g.number_of_nodes()} e={g.number_of_edges()}", fontsize=7)
             ax.set_axis_off()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
     return path

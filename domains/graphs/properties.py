@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from core.provenance import atomic_save_figure
+
 PROPERTIES = ("qed", "logp", "sa", "mw")
 LABELS = {"qed": "QED", "logp": "logP (Crippen)", "sa": "SA score", "mw": "molecular weight"}
 
@@ -82,9 +84,6 @@ def property_histograms(gen: dict[str, list[float]], ref: dict[str, list[float]]
         ax.set_title(LABELS[p])
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=80)
+    atomic_save_figure(fig, path, dpi=80)
     plt.close(fig)
-    tmp.replace(path)
     return path

@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import Tensor
 
+from core.provenance import atomic_save_figure
+
 
 def _plt() -> Any:
     import matplotlib
@@ -18,11 +20,8 @@ def _plt() -> Any:
 
 
 def _save(fig: Any, path: Path, plt: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    atomic_save_figure(fig, path, dpi=90)
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.provenance import atomic_save_figure
 from domains.spiderwebs.graph import WebGraph
 from domains.spiderwebs.properties import PROPERTY_NAMES
 
@@ -37,10 +38,7 @@ def _draw(ax, g: WebGraph, title: str, node_size: float = 4) -> None:
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    tmp.replace(path)
+    atomic_save_figure(fig, path, dpi=90)
     _plt().close(fig)
     return path
 

@@ -203,3 +203,15 @@ def test_overall_status():
     assert overall_status({"a": {"status": "skipped"}, "b": {"status": "completed"}}) == "completed"
     assert overall_status({"a": {"status": "skipped"}, "b": {"status": "skipped"}}) == "pending"
     assert overall_status({"a": {"status": "skipped"}, "b": {"status": "running"}}) == "running"
+
+
+def test_atomic_save_figure_writes_the_rendered_bytes(tmp_path):
+    from core.provenance import atomic_save_figure
+
+    class Fig:  # anything with savefig, as matplotlib figures
+        def savefig(self, buf, format, dpi):
+            buf.write(f"{format}:{dpi}".encode())
+
+    out = atomic_save_figure(Fig(), tmp_path / "sub" / "plot.png", dpi=72)
+    assert out.read_bytes() == b"png:72"
+    assert [p.name for p in out.parent.iterdir()] == ["plot.png"]  # no temp file left
