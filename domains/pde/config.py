@@ -46,6 +46,15 @@ class PDEValidate(ConfigModel):
     physical_sigma_data: float | None = Field(
         None, gt=0, description="sigma_data of the physical-space diffusion baseline (process and model); None: "
                                 "the run's. Each representation has its own best value (see the README)")
+    physical_base_channels: int | None = Field(
+        None, ge=4, description="U-Net base channels of the physical-space baseline; None: network.base_channels. "
+                                "The physical state has 4x the positions of the wavelet state, so half the "
+                                "channels gives the same convolution FLOPs per sample")
+    ensemble: int = Field(1, ge=1, description="simulation estimate of each diffusion model (wdno and the physical "
+                                               "baseline alike): the mean of this many samples (MSE is minimised by "
+                                               "the conditional mean); NFE = ensemble x the sampler's")
+    ensemble_steps: int | None = Field(None, ge=1, description="sampler steps of each ensemble member (None: "
+                                                              "sample.steps)")
     fno_width: int = Field(32, ge=4)
     fno_modes: tuple[int, int] = (8, 8)
     fno_layers: int = Field(4, ge=1)

@@ -5,6 +5,12 @@ Methods: ``wdno`` (the run's wavelet diffusion model), ``fno`` (Fourier neural o
 training budget (steps x batch size) unless ``validate.baseline_steps`` says otherwise. Every method
 is scored on the 1x test set and on the finer test grids (2^k x) with the MSE of ``u`` over
 ``t > 0`` (``t = 0`` is given), and nMSE = MSE / mean(u^2).
+
+The finer test sets are the same problems (same seeds, hence the same ``u0`` and forcing parameters,
+``T`` and ``nu``) solved on the same fine solver grid and stored at ``2^k`` x the frames and points.
+Their reference row ``solver_1x_interp`` is the solver's own 1x trajectory, linearly interpolated in
+``t`` and ``x`` onto the finer grid (:func:`upsample_linear`): the error any method that is exact on the
+1x grid but adds no finer detail would have, i.e. the floor set by the 1x discretisation.
 """
 
 from __future__ import annotations
@@ -28,10 +34,28 @@ from domains.pde.sampling import condition, generate
 from domains.pde.state import unpack
 
 
+REFERENCE = "solver_1x_interp"  # not a method: the 1x solver trajectory interpolated to a finer grid
+
+
 def sim_mse(u_hat: Tensor, u_true: Tensor) -> tuple[float, float]:
     """``(MSE, nMSE)`` of trajectories ``[B, nt+1, nx]`` over the frames after ``u0``."""
     err = (u_hat[:, 1:].double() - u_true[:, 1:].double()).pow(2).mean()
     return float(err), float(err / u_true[:, 1:].double().pow(2).mean())
+
+
+def upsample_linear(u: Tensor, level: int) -> Tensor:
+    """1x trajectories ``[B, nt+1, nx]`` on the nested ``2^level`` x grid ``[B, s nt + 1, s (nx+1) - 1]``.
+
+    Bilinear in ``(t, x)``; the Dirichlet walls (``u = 0`` at ``x = 0, 1``) are the outermost nodes, so
+    the 1x values are kept exactly at the shared frames and points.
+    """
+    from torch.nn import functional as F
+
+    s = 2 ** level
+    n1, nx = u.shape[-2:]
+    walls = F.pad(u.double(), (1, 1))[:, None]
+    fine = F.interpolate(walls, size=(s * (n1 - 1) + 1, s * (nx + 1) + 1), mode="bilinear", align_corners=True)
+    return fine[:, 0, :, 1:-1].to(u.dtype)
 
 
 def write_trajectories(path: Path, u: Tensor, f: Tensor, seeds: Tensor, cfg: Any) -> Path:
@@ -56,12 +80,23 @@ def test_sets(cfg: Any, data: dict[str, Tensor]) -> list[tuple[str, int, Tensor,
 
 
 def diffusion_predictor(dom: Any, cfg: Any, model: Any, data: dict[str, Tensor]) -> Callable[..., tuple[Tensor, int]]:
+    """``predict(level, u, f) -> (u_hat, NFE)``: the mean of ``validate.ensemble`` samples (member ``k`` seeded
+    by ``derive_seed(seed, 'member', k)``; one member: the run's own samples)."""
+    v = cfg.validate_
+    sc = cfg.sample.model_copy(update={"steps": v.ensemble_steps or cfg.sample.steps})
+
     def predict(level: int, u: Tensor, f: Tensor) -> tuple[Tensor, int]:
         nx, nt, _ = level_grid(cfg.data, level)
         rep = dom.representation(cfg, data, nt, nx)
         cond = condition(rep, u, f, data["scales"], "simulation", cfg.network.conditioning)
-        x, nfe = generate(model, rep, cond, range(u.shape[0]), cfg.seed, cfg.sample)
-        return unpack(rep.decode(x), data["scales"])[0], nfe
+        total, nfe = None, 0
+        for k in range(v.ensemble):
+            seed = cfg.seed if v.ensemble == 1 else derive_seed(cfg.seed, "member", k)
+            x, n = generate(model, rep, cond, range(u.shape[0]), seed, sc)
+            uk = unpack(rep.decode(x), data["scales"])[0]
+            total, nfe = (uk if total is None else total + uk), nfe + n
+        assert total is not None
+        return total / v.ensemble, nfe
     return predict
 
 
@@ -84,7 +119,8 @@ def train_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, st
 
 def train_physical_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int) -> Any:
     """The run's diffusion model in physical space, trained with the same budget."""
-    net = cfg.network.model_copy(update={"representation": "physical"})
+    net = cfg.network.model_copy(update={"representation": "physical",
+                                         "base_channels": cfg.validate_.physical_base_channels or cfg.network.base_channels})
     update: dict[str, Any] = {"network": net}
     if (sd := cfg.validate_.physical_sigma_data) is not None:
         proc = cfg.process
@@ -97,12 +133,23 @@ def train_physical_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: R
 
 
 def _train_seconds(run: RunDir) -> float | None:
-    """The run's train-stage time from its record (``None`` when unknown)."""
+    """Seconds the run's checkpoint took to train (``None`` when unknown).
+
+    A rerun that reuses a trained checkpoint (the train stage is cached by its config) records only the
+    reuse, so the longest train stage among the runs next to it with the same training folder is taken.
+    """
     import json
 
-    path = run.path / "record.json"
-    stages = json.loads(path.read_text()).get("stages", {}) if path.exists() else {}
-    return stages.get("train", {}).get("seconds")
+    def read(folder: Path) -> tuple[str | None, float | None]:
+        rec, wd = folder / "record.json", folder / "train_workdir.json"
+        secs = json.loads(rec.read_text()).get("stages", {}).get("train", {}).get("seconds") if rec.is_file() else None
+        return (json.loads(wd.read_text()).get("path") if wd.is_file() else None), secs
+
+    workdir, own = read(run.path)
+    if workdir is None:
+        return own
+    times = [own] + [t for w, t in map(read, (p for p in run.path.parent.iterdir() if p.is_dir())) if w == workdir]
+    return max((t for t in times if t is not None), default=None)
 
 
 def build_methods(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, ckpt: Any) -> dict[str, Any]:
@@ -136,7 +183,7 @@ def evaluate(dom: Any, cfg: Any, x: Tensor, data: dict[str, Tensor], run: RunDir
     for label, level, u, f in test_sets(cfg, data):
         m = min(n, u.shape[0])
         for name, (predict, train_s) in methods.items():
-            if name == "wdno" and level == 0:
+            if name == "wdno" and level == 0 and cfg.validate_.ensemble == 1 and not cfg.validate_.ensemble_steps:
                 uh, nfe, infer_s = u_hat[:m], metrics["nfe"], float("nan")
             else:
                 t0 = time.perf_counter()
@@ -149,6 +196,11 @@ def evaluate(dom: Any, cfg: Any, x: Tensor, data: dict[str, Tensor], run: RunDir
                          "train_s": train_s, "infer_s": infer_s})
             suffix = "" if level == 0 else f"_{label}"
             metrics[f"mse_{name}{suffix}"] = e
+        if level > 0:  # the discretisation floor: the solver's 1x trajectory interpolated to this grid
+            e, ne = sim_mse(upsample_linear(data["u_test"][:m], level), u[:m])
+            rows.append({"method": REFERENCE, "resolution": label, "n": m, "mse": e, "nmse": ne, "nfe": 0,
+                         "train_s": None, "infer_s": float("nan")})
+            metrics[f"mse_floor_{label}"] = e
     if cfg.validate_.control_n:
         metrics.update(run_control(dom, cfg, data, run, ckpt))
     if cfg.validate_.external_steps:
@@ -186,4 +238,4 @@ def comparison_markdown(rows: list[dict[str, Any]]) -> str:
                           f"{r['nfe']} | {s(r['train_s'])} | {s(r['infer_s'])} |\n" for r in rows)
 
 
-__all__ = ["comparison_markdown", "evaluate", "sim_mse", "write_trajectories"]
+__all__ = ["REFERENCE", "comparison_markdown", "evaluate", "sim_mse", "upsample_linear", "write_trajectories"]

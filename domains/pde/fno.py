@@ -3,7 +3,11 @@
 Input channels at every grid point: ``u0(x)`` (broadcast over time), ``f(t, x)``, and the coordinates
 ``t/T`` and ``x``; output: ``u(t, x)`` at the ``nt`` frames after ``u0``. The spectral weights act on
 the lowest ``modes`` Fourier modes, so the same operator applies to finer grids. The lifted field is
-zero-padded (the problem is not periodic) up to FFT-friendly sizes.
+zero-padded (the problem is not periodic) by a fixed *fraction of the domain* (half the time span, a
+quarter of the space interval, :func:`padding`): the padded box then has the same physical size on every
+grid, so Fourier mode ``k`` is the same physical frequency at 1x, 2x and 4x. (Padding a fixed number of
+grid points would shrink the box on finer grids and shift every learnt spectral weight to another
+frequency.)
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ def _mix(x: Tensor, w: Tensor) -> Tensor:
     return torch.bmm(xs, ws).reshape(m0, m1, b, -1).permute(2, 3, 0, 1)
 
 
+def padding(nt: int, nx: int) -> tuple[int, int]:
+    """Zero rows / columns appended to the ``nt x nx`` field: ``ceil(nt / 2)`` frames and
+    ``ceil((nx + 1) / 4) + 1`` points (the right wall plus a quarter of ``[0, 1]``), so the padded box spans
+    ``1.5 T`` x ``1.25`` on every grid whose ``nt`` and ``nx + 1`` scale together."""
+    return -(-nt // 2), -(-(nx + 1) // 4) + 1
+
+
 class FNO2d(nn.Module):
     """``forward(u0 [B, nx], f [B, nt, nx]) -> u [B, nt, nx]`` (normalised units)."""
 
@@ -56,7 +67,8 @@ class FNO2d(nn.Module):
         t = torch.linspace(1.0 / nt, 1.0, nt, device=f.device, dtype=f.dtype)[None, :, None].expand(b, nt, nx)
         x = torch.linspace(1.0 / (nx + 1), nx / (nx + 1), nx, device=f.device, dtype=f.dtype)[None, None].expand(b, nt, nx)
         h = self.lift(torch.stack([u0[:, None].expand(b, nt, nx), f, t, x], dim=1))
-        h = F.pad(h, (0, -(nx + 2) % 8 + 2, 0, -(nt + 2) % 8 + 2))  # non-periodic domain; FFT-friendly sizes
+        pt, px = padding(nt, nx)
+        h = F.pad(h, (0, px, 0, pt))  # non-periodic domain: the same physical box on every grid
         for i, (sc, pw) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
             h = sc(h) + pw(h)
             if i < len(self.spectral) - 1:
@@ -94,4 +106,4 @@ def predict_fno(model: FNO2d, u0: Tensor, f: Tensor, scales: Tensor, batch_size:
     return torch.cat(out) * scales[0]
 
 
-__all__ = ["FNO2d", "SpectralConv2d", "predict_fno", "train_fno"]
+__all__ = ["FNO2d", "SpectralConv2d", "padding", "predict_fno", "train_fno"]

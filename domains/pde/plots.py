@@ -67,7 +67,10 @@ def mse_vs_resolution(rows: list[dict[str, Any]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     for m in dict.fromkeys(r["method"] for r in rows):
         pts = [r for r in rows if r["method"] == m]
-        ax.plot([r["resolution"] for r in pts], [r["mse"] for r in pts], marker="o", label=m)
+        ref = m == "solver_1x_interp"  # the discretisation floor, not a method
+        ax.plot([r["resolution"] for r in pts], [r["mse"] for r in pts], marker="x" if ref else "o",
+                linestyle="--" if ref else "-", color="0.5" if ref else None,
+                label="floor: 1x solver, interpolated" if ref else m)
     ax.set_yscale("log")
     ax.set_xlabel("test grid")
     ax.set_ylabel("simulation MSE (t > 0)")

@@ -19,7 +19,7 @@ def test_pipeline_end_to_end(tmp_path):
 
     from domains.pipeline import run_pipeline
 
-    out = run_pipeline("pde", "smoke", TINY, runs_root=str(tmp_path))
+    out = run_pipeline("pde", "smoke", [*TINY, "validate.ensemble=2"], runs_root=str(tmp_path))
     assert out["status"] == "completed"
     run = Path(out["run_dir"])
     metrics = json.loads((run / "metrics.json").read_text())
@@ -31,6 +31,11 @@ def test_pipeline_end_to_end(tmp_path):
     rows = json.loads((run / "comparison.json").read_text())
     assert {(r["method"], r["resolution"]) for r in rows} >= {("wdno", "1x"), ("fno", "2x"),
                                                              ("physical_diffusion", "2x")}
+    # each diffusion model's simulation estimate is the mean of 2 samples: twice the sampler's NFE
+    assert {r["nfe"] for r in rows if r["method"] in ("wdno", "physical_diffusion")} == {2 * metrics["nfe"]}
+    assert metrics["mse_wdno"] == next(r["mse"] for r in rows if (r["method"], r["resolution"]) == ("wdno", "1x"))
+    floor = [r for r in rows if r["method"] == "solver_1x_interp"]  # the discretisation floor, finer grids only
+    assert [r["resolution"] for r in floor] == ["2x"] and floor[0]["mse"] == metrics["mse_floor_2x"] > 0
     for name in ("spacetime.png", "forcing.png", "mse_vs_resolution.png"):
         assert (run / "plots" / name).stat().st_size > 1000
     assert len(list((tmp_path / "_cache" / "pde").glob("*.nc"))) == 3  # train, test, test at 2x
