@@ -5,7 +5,8 @@ a core :class:`~core.processes.ProcessDict` (VP on X, VE on A, set in the preset
 (core :class:`~core.samplers.graph_space.GraphSpace`) gives symmetric adjacency noise and masks, the
 networks are the GDSS X/A score networks (core :mod:`core.networks.gnn`), sampling is any core sampler (``pc`` = reverse SDE + Langevin corrector,
 ``dpmpp_2m``, ``ode_heun`` …) and the adjacency is quantised at 0.5. Validation: degree, clustering
-and 4-node-orbit MMD against the test split (GDSS kernels), beside two baselines (the training graphs
+and 4-node-orbit MMD against the test split (GDSS kernels and GDSS's set size: the mean over disjoint
+generated sets of the test split's size, :func:`~domains.graphs.metrics.gdss_protocol_mmds`), beside two baselines (the training graphs
 themselves, and Erdős–Rényi graphs of matching size and density), plus a picture.
 """
 
@@ -65,6 +66,8 @@ class GraphNetwork(ConfigModel):
     emb_dim: int = Field(0, ge=0, description="time-embedding size (0 = none, as GDSS)")
     adj_clip: float = Field(4.0, gt=0, description="clip of the adjacency input of the networks")
     normalize_powers: bool = Field(False, description="divide A^c by n^(c-1)")
+    spectral: int = Field(0, ge=0, description="extra pair channels λ_k u_k u_kᵀ of the k leading eigenpairs of "
+                          "the noisy adjacency (0 = GDSS; see domains/graphs/spectral.py)")
 
 
 class GraphValidate(ConfigModel):
@@ -108,6 +111,12 @@ class GraphsDomain(DiffusionDomain):
 
     def build_network(self, cfg: GraphsConfig) -> nn.Module:
         n = cfg.network
+        if n.spectral:
+            from domains.graphs.spectral import spectral_score_net
+
+            return spectral_score_net(cfg.data.max_feat, n.hidden, n.depth_x, n.layers_a, n.attn_dim, n.c_init,
+                                      n.c_hid, n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip,
+                                      n.normalize_powers, n.spectral)
         return DenseGraphScoreNet(cfg.data.max_feat, n.hidden, n.depth_x, n.layers_a, n.attn_dim, n.c_init, n.c_hid,
                                   n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip, n.normalize_powers)
 
@@ -162,7 +171,7 @@ class GraphsDomain(DiffusionDomain):
             return self.evaluate_molecules(cfg, x, data, run, info)
         ref = gdata.to_networkx(gdata.dense_to_graphs(data["test_adj"], data["test_mask"]))
         gen = gdata.to_networkx(self.decode(cfg, x), drop_isolates=True)
-        metrics: dict[str, Any] = {**gm.graph_mmds(ref, gen), "n": len(gen), "nfe": int(info.get("nfe", 0)),
+        metrics: dict[str, Any] = {**gm.gdss_protocol_mmds(ref, gen), "n": len(gen), "nfe": int(info.get("nfe", 0)),
                                    "n_test": len(ref), "n_self_loops_dropped": int(data["n_self_loops"]),
                                    "n_nonfinite": nonfinite(x)}
         metrics["mean_nodes"] = sum(g.number_of_nodes() for g in gen) / max(len(gen), 1)
@@ -197,7 +206,7 @@ class GraphsDomain(DiffusionDomain):
         Molecules (``data.kind: molecule``): SMILES (``.smi``/``.txt``/``.csv``) or SDF, against the
         configured train (novelty) and test (NSPDK, properties, FCD) subsets; plots in ``out_dir/plots``.
         Generic graphs: a GDSS-layout JSON of edge lists (e.g. ``samples/graphs.json``), the three MMDs
-        against the test split (isolated nodes removed, as for generated graphs)."""
+        against the test split (GDSS set size, isolated nodes removed, as for generated graphs)."""
         path, out_dir = Path(path), Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         if cfg.data.kind == "molecule":
@@ -213,7 +222,7 @@ class GraphsDomain(DiffusionDomain):
             data = self.prepare(cfg, self.entry(cfg))
             ref = gdata.to_networkx(gdata.dense_to_graphs(data["test_adj"], data["test_mask"]))
             gen = gdata.to_networkx(read_graphs_json(path), drop_isolates=True)
-            m = {**gm.graph_mmds(ref, gen), "n": len(gen), "n_test": len(ref)}
+            m = {**gm.gdss_protocol_mmds(ref, gen), "n": len(gen), "n_test": len(ref)}
         m.update({"source": str(path), "dataset": cfg.dataset})
         atomic_write_json(out_dir / "metrics.json", m)
         return m
@@ -221,8 +230,10 @@ class GraphsDomain(DiffusionDomain):
     def baselines(self, cfg: GraphsConfig, data: dict[str, torch.Tensor], ref: list[Any]) -> dict[str, float]:
         train = gdata.to_networkx(gdata.dense_to_graphs(data["train_adj"], data["train_mask"]))
         er = gm.erdos_renyi_like(train, cfg.validate_.n_baseline, make_generator(derive_seed(cfg.seed, "er")))
-        out = {f"train_{k}": v for k, v in gm.graph_mmds(ref, train).items()}
-        out.update({f"er_{k}": v for k, v in gm.graph_mmds(ref, er).items()})
+        out: dict[str, float] = {}
+        for name, graphs in (("train", train), ("er", er)):
+            res = gm.gdss_protocol_mmds(ref, graphs)
+            out.update({f"{name}_{k}": v for k, v in res.items() if "mmd" in k})
         return out
 
     def compare_samplers(self, cfg: GraphsConfig, info: dict[str, Any], ref: list[Any]) -> list[dict[str, Any]]:
@@ -239,7 +250,7 @@ class GraphsDomain(DiffusionDomain):
                 c = cfg.model_copy(update={"sample": cfg.sample.model_copy(update={"sampler": name, "steps": steps, "options": {}})})
                 x, nfe = self.generate(c, model, range(cfg.sample.n), progress=False)
                 gen = gdata.to_networkx(self.decode(cfg, x), drop_isolates=True)
-                rows.append({"sampler": name, "steps": steps, "nfe": nfe, **gm.graph_mmds(ref, gen)})
+                rows.append({"sampler": name, "steps": steps, "nfe": nfe, **gm.gdss_protocol_mmds(ref, gen)})
         return rows
 
 

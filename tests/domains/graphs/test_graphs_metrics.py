@@ -58,3 +58,30 @@ def test_erdos_renyi_baseline_matches_density():
     dens = sum(g.number_of_edges() for g in er) / sum(66 for _ in er)
     ref_dens = sum(g.number_of_edges() for g in ref) / (66 * 10)
     assert len(er) == 50 and abs(dens - ref_dens) < 0.05
+
+
+def test_gdss_protocol_scores_disjoint_sets_of_the_test_size():
+    ref = [nx.cycle_graph(5), nx.path_graph(4)]
+    gen = [nx.complete_graph(4), nx.cycle_graph(5), nx.star_graph(3), nx.path_graph(4), nx.cycle_graph(6)]
+    res = gm.gdss_protocol_mmds(ref, gen)  # sets {0,1}, {2,3}; graph 4 unused
+    assert res["n_sets"] == 2 and res["set_size"] == 2
+    sets = [gm.graph_mmds(ref, gen[0:2]), gm.graph_mmds(ref, gen[2:4])]
+    for k in ("degree_mmd", "cluster_mmd", "orbit_mmd"):
+        vals = [s[k] for s in sets]
+        assert math.isclose(res[k], sum(vals) / 2, rel_tol=1e-12, abs_tol=1e-15)
+        assert math.isclose(res[f"{k}_std"], abs(vals[0] - vals[1]) / 2, rel_tol=1e-9, abs_tol=1e-15)
+        assert math.isclose(res[f"{k}_all"], gm.graph_mmds(ref, gen)[k], rel_tol=1e-12, abs_tol=1e-15)
+
+
+def test_gdss_protocol_small_generated_set_and_identity():
+    ref = [nx.cycle_graph(5), nx.path_graph(4), nx.complete_graph(4)]
+    one = gm.gdss_protocol_mmds(ref, ref[:2])  # fewer than len(ref): one set of both
+    assert one["n_sets"] == 1 and one["set_size"] == 2 and one["degree_mmd_std"] == 0.0
+    same = gm.gdss_protocol_mmds(ref, ref * 2)  # two copies of the test set: MMD 0 on each
+    assert same["n_sets"] == 2 and all(abs(same[k]) < 1e-12 for k in ("degree_mmd", "cluster_mmd", "orbit_mmd"))
+    # the set size matters: the same graphs score a lower MMD as one large set (smaller 1/n diagonal)
+    gen = [nx.star_graph(k) for k in range(3, 9)]
+    small = gm.gdss_protocol_mmds(ref, gen, set_size=2)
+    assert small["degree_mmd"] > small["degree_mmd_all"] > 0
+    with pytest.raises(ValueError, match="at least one"):
+        gm.gdss_protocol_mmds(ref, [])
