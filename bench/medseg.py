@@ -52,6 +52,18 @@ def rows_from_metrics(m: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _setup_lines(d: dict[str, Any]) -> list[str]:
+    if not d:
+        return []
+    proc = d.get("process") or {}
+    loss = ", ".join(f"{k} {v:g}" for k, v in (d.get("mask_loss") or {}).items() if isinstance(v, int | float))
+    return [f"Diffusion model: process `{proc.get('name', '?')}`, prediction `{d.get('prediction', '?')}`, "
+            f"time sampler `{d.get('time_sampler', '?')}`, mask loss weights ({loss or 'core default'}); sampler "
+            f"`{d.get('sampler', '?')}`, {d.get('steps', '?')} steps ({d.get('schedule', '?')}); "
+            f"training steps x batch: diffusion {d.get('train_steps', '?')} x {d.get('batch_size', '?')}, "
+            f"baseline {d.get('baseline_steps', '?')} x {d.get('baseline_batch_size', '?')}.", ""]
+
+
 def markdown(result: dict[str, Any]) -> str:
     m, rows = result["metrics"], result["rows"]
     sizes = m.get("ensemble_sizes", [])
@@ -60,6 +72,7 @@ def markdown(result: dict[str, Any]) -> str:
              f"{m.get('n_cases')} held-out BraTS 2013 cases (never trained on), scored on each input's own "
              f"1 mm grid; {result['device']}; wall {result['wall_seconds'] / 60:.1f} min "
              f"(ingest + train + sample + validate, baseline included).", "",
+             *_setup_lines(result.get("diffusion", {})),
              "| method | region | mean Dice | aggregated Dice | mean HD95 (mm) | NFE per sample | net evals per window |",
              "|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['method']} | {NAMES.get(r['region'], r['region'])} | {_fmt(r['dice'])} | {_fmt(r['agg_dice'])} | "
@@ -83,6 +96,23 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def diffusion_setup(run: Path) -> dict[str, Any]:
+    """Process, parameterisation, training loss and sampler of the run's diffusion model (its config.yaml)."""
+    import yaml
+
+    path = run / "config.yaml"
+    cfg = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    keep = {"process": cfg.get("process"), "prediction": (cfg.get("model") or {}).get("prediction"),
+            "time_sampler": (cfg.get("loss") or {}).get("time_sampler"), "mask_loss": cfg.get("mask_loss"),
+            "sampler": (cfg.get("sample") or {}).get("sampler"), "steps": (cfg.get("sample") or {}).get("steps"),
+            "schedule": (cfg.get("sample") or {}).get("schedule"), "train_steps": (cfg.get("train") or {}).get("steps"),
+            "batch_size": (cfg.get("train") or {}).get("batch_size")}
+    base = cfg.get("baseline") or {}
+    keep["baseline_steps"] = base.get("steps") or keep["train_steps"]
+    keep["baseline_batch_size"] = base.get("batch_size") or keep["batch_size"]
+    return {k: v for k, v in keep.items() if v is not None}
+
+
 def tabulate(run: Path, preset: str, overrides: list[str], wall: float | None) -> dict[str, Any]:
     import torch
 
@@ -97,6 +127,7 @@ def tabulate(run: Path, preset: str, overrides: list[str], wall: float | None) -
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.machine()})",
         "wall_seconds": round(wall if wall is not None else sum(stages.values()), 1), "stage_seconds": stages,
         "metrics": m, "per_case": metrics.get("per_case", []), "rows": rows_from_metrics(m),
+        "diffusion": diffusion_setup(run),
         "target_met": bool(dice_d is not None and dice_b is not None and dice_d >= dice_b and m.get("nfe", 99) <= 20),
         "code_version": code_version(), "packages": package_versions(("torch", "monai", "nibabel")),
     }

@@ -39,6 +39,7 @@ class MedsegNetwork(ConfigModel):
     num_res_blocks: int = Field(1, ge=1)
     norm_groups: int = Field(8, ge=1)
     monai_channels: tuple[int, ...] = (16, 32, 64)
+    monai_head: int = Field(0, ge=0, description="channels of a full-resolution head on the MONAI U-Net (0: none)")
 
 
 class BaselineConfig(ConfigModel):
@@ -60,6 +61,22 @@ class InferenceConfig(ConfigModel):
         "test", description="cases to segment and score; held_out = validation + test")
 
 
+class MaskLossConfig(ConfigModel):
+    """Diffusion training loss (``losses.py``): x0-space MSE plus mask terms on the predicted mask, and
+    the options of ``loss.time_sampler`` (e.g. ``{p_mean: 0.0, p_std: 1.2}`` for ``lognormal``)."""
+
+    mse: float = Field(1.0, ge=0, description="weight of the denoising MSE (x0 space; EDM-weighted under edm)")
+    bce: float = Field(0.0, ge=0, description="weight of binary cross-entropy on the predicted mask")
+    dice: float = Field(0.0, ge=0, description="weight of the soft Dice loss on the predicted mask")
+    time_options: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _positive(self) -> MaskLossConfig:
+        if self.mse + self.bce + self.dice <= 0:
+            raise ValueError("mask_loss: at least one of mse, bce, dice must be > 0")
+        return self
+
+
 class MedsegValidate(ConfigModel):
     ensemble_sizes: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
     overlay_png: bool = True
@@ -70,6 +87,7 @@ class MedsegConfig(DomainConfig):
     network: MedsegNetwork = Field(default_factory=MedsegNetwork)  # type: ignore[assignment]
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    mask_loss: MaskLossConfig = Field(default_factory=MaskLossConfig)
     validate_: MedsegValidate = Field(default_factory=MedsegValidate, alias="validate")  # type: ignore[assignment]
 
     @model_validator(mode="after")
@@ -78,6 +96,9 @@ class MedsegConfig(DomainConfig):
             raise ValueError(f"sample.steps={self.sample.steps}: medseg samples with <= 20 steps (few-step sampler)")
         if self.sample.shards != 1:
             raise ValueError("medseg samples whole volumes per case; set sample.shards=1")
+        if self.loss.weighting != "none":
+            raise ValueError(f"loss.weighting={self.loss.weighting!r}: medseg trains with its mask loss (x0-space "
+                             "MSE, EDM-weighted under edm preconditioning); set loss.weighting=none")
         n = self.network
         levels = len(n.channel_mults) if n.arch == "unet" else len(n.monai_channels)
         bad = [p for p in self.data.patch if p % 2 ** (levels - 1)]

@@ -2,10 +2,11 @@
 
 After "Head and Neck Tumor Segmentation from [18F]F-FDG PET/CT Images Based on 3D Diffusion Model":
 the state is the mask (``2 m - 1`` per region: whole tumour, or WT/TC/ET), the image channels enter
-the core 3-D U-Net as conditioning channels, training uses the core denoising loss on MONAI-sampled
+the 3-D U-Net as conditioning channels, training uses the domain mask loss on MONAI-sampled
 patches, and sampling is a few-step core sampler per sliding window. Overridden stages, and why:
 
-* ``train`` also fits the deterministic baseline (MONAI U-Net, Dice + CE) on the same patches with the
+* ``training_loss`` is the mask loss (``losses.py``: x0-space MSE plus BCE / soft Dice on the predicted
+  mask), used by the shared training loop; ``train`` also fits the deterministic baseline (MONAI U-Net, Dice + CE) on the same patches with the
   same step budget, saved beside the diffusion checkpoint;
 * ``sample`` segments whole test volumes (sliding windows, an ensemble of seeded members per case)
   instead of drawing ``sample.n`` unconditional states.
@@ -42,6 +43,7 @@ from domains.medseg.layouts import (
     task_regions,
     totalseg_cases,
 )
+from domains.medseg.losses import MaskDenoisingLoss
 from domains.medseg.networks import MonaiDenoiserNet
 from domains.medseg.patches import training_patches
 from domains.refs import CheckpointRef, DatasetRef, SamplesRef
@@ -53,7 +55,8 @@ class MedsegDomain(DiffusionDomain):
 
     # ---- configuration ------------------------------------------------------------------------
     def stage_hash(self, cfg: MedsegConfig, stage: str) -> str:  # type: ignore[override]
-        extra = {"train": ("baseline",), "sample": ("inference", "baseline", "data")}.get(stage, ())
+        extra = {"train": ("baseline", "mask_loss"),
+                 "sample": ("inference", "baseline", "data", "mask_loss")}.get(stage, ())
         base = super().stage_hash(cfg, stage)
         return base if not extra else config_hash({"base": base, **cfg.section(*extra)})
 
@@ -100,13 +103,17 @@ class MedsegDomain(DiffusionDomain):
     def build_network(self, cfg: MedsegConfig) -> nn.Module:
         n, r = cfg.network, len(self.regions(cfg))
         if n.arch == "monai_unet":
-            return MonaiDenoiserNet(r, len(self.spec(cfg).modalities), n.monai_channels)
+            return MonaiDenoiserNet(r, len(self.spec(cfg).modalities), n.monai_channels, head_channels=n.monai_head)
         return UNet(3, r, r, base_channels=n.base_channels, channel_mults=n.channel_mults,
                     num_res_blocks=n.num_res_blocks, cond_channels=len(self.spec(cfg).modalities),
                     norm_groups=n.norm_groups)
 
     def sample_shape(self, cfg: MedsegConfig) -> tuple[int, ...]:
         return (len(self.regions(cfg)), *cfg.data.patch)
+
+    def training_loss(self, cfg: MedsegConfig, model: Any) -> MaskDenoisingLoss:  # type: ignore[override]
+        """The core denoising loss in x0 space plus the mask terms of ``mask_loss`` (``losses.py``)."""
+        return MaskDenoisingLoss(cfg.loss.time_sampler, cfg.mask_loss)
 
     def train(self, cfg: MedsegConfig, data: DatasetRef, run: RunDir) -> CheckpointRef:  # type: ignore[override]
         ref = super().train(cfg, data, run)
