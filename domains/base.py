@@ -194,14 +194,19 @@ class DiffusionDomain(Domain):
         x0, cond = self.training_data(cfg, data)
         return tensor_batch_fn(x0, batch_size, cond)
 
-    def training_loss(self, cfg: DomainConfig, model: Denoiser) -> Any:
+    def training_model(self, cfg: DomainConfig) -> nn.Module:
+        """The module the trainer fits: the denoiser (a domain whose model is not a denoiser, e.g. an
+        autoregressive network trained by likelihood, overrides this together with :meth:`training_loss`)."""
+        return self.denoiser(cfg)
+
+    def training_loss(self, cfg: DomainConfig, model: Any) -> Any:
         """``loss(model, x0, cond, generator) → [B]`` for the trainer: the core denoising loss (a domain
         with extra supervision on the denoised state, e.g. segmentation terms on a mask, overrides this)."""
         return DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
                              space=self.state_space(cfg))
 
     def train(self, cfg: DomainConfig, data: DatasetRef, run: RunDir) -> CheckpointRef:
-        model = self.denoiser(cfg)
+        model = self.training_model(cfg)
         loss = self.training_loss(cfg, model)
         train_cfg = cfg.train.model_copy(update={"seed": derive_seed(cfg.seed, "train")})
         workdir = self.train_workdir(cfg, data, run)

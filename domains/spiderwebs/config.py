@@ -25,6 +25,9 @@ class WebData(ConfigModel):
     unit: Literal["edge_length", "global"] = Field(
         "edge_length", description="offset slots: coordinates and offsets of each patch in units of its "
         "(requested) average edge length, or one global unit for all")
+    flag_scale: float = Field(1.0, gt=0, description="offset slots: magnitude of the presence and slot-occupancy "
+                              "channels (±flag_scale); larger values weigh the discrete structure more in the loss "
+                              "and settle it at higher noise levels")
     test_fraction: float = Field(0.1, gt=0, lt=1)
 
     @model_validator(mode="after")
@@ -36,8 +39,9 @@ class WebData(ConfigModel):
 
 
 class WebNetwork(ConfigModel):
-    kind: Literal["mlp", "unet", "transformer", "graph"] = Field(
-        "mlp", description="model 1 (sparse state): mlp | unet | transformer; model 2 (xyz + adjacency): graph")
+    kind: Literal["mlp", "unet", "transformer", "graph", "autoregressive"] = Field(
+        "mlp", description="model 1 (sparse state): mlp | unet | transformer; model 2 (xyz + adjacency): graph; "
+        "model 3 (node by node, autoregressive.py): autoregressive")
     hidden: int = Field(128, ge=8, description="transformer width / MLP hidden size")
     heads: int = Field(4, ge=1, description="transformer attention heads (hidden must be divisible)")
     depth: int = Field(4, ge=1)
@@ -46,6 +50,11 @@ class WebNetwork(ConfigModel):
     channel_mults: list[int] = Field(default_factory=lambda: [1, 2, 2])
     cond_drop: float = Field(0.1, ge=0, lt=1, description="classifier-free guidance: training drop rate")
     guidance: float = Field(1.5, ge=0, description="CFG scale at sampling (1 = plain conditional)")
+    candidates: int = Field(1, ge=1, description="draws per requested design; the one whose decoded design "
+                            "vector is closest to the request is kept (metrics.closest_candidate; 1 = plain)")
+    temperature: float = Field(1.0, gt=0, description="model 3: sampling temperature (logits / T, mixture "
+                               "widths x T)")
+    mixtures: int = Field(8, ge=1, description="model 3: Gaussian components of the offset distribution")
 
 
 class Mechanics(ConfigModel):

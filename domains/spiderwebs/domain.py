@@ -1,4 +1,5 @@
-"""``spiderwebs``: conditional diffusion of 3D bio-inspired web graphs (models 1 and 2 of Lu, Lee & Buehler 2023).
+"""``spiderwebs``: conditional generation of 3D bio-inspired web graphs (the three models of Lu, Lee &
+Buehler 2023).
 
 Data: procedural orb and sheet-and-tangle webs (``generator.py``) cut into connected patches of ≤ 64
 nodes (``patches.py``), stored in the paper's ``dataset_webs_medium.pt`` row layout (``layout.py``)
@@ -8,7 +9,9 @@ Model 1 (``network.kind`` mlp | unet | transformer): continuous diffusion over x
 (``offsets.py``: neighbour offsets, the default; ``layout.py``: the paper's neighbour numbers). Model 2
 (``network.kind = graph``, ``dense.py``): xyz + adjacency under core's GraphSpace with core's dense
 graph networks. Both are conditioned on the normalised design vector, trained with condition dropout
-and sampled with classifier-free guidance.
+and sampled with classifier-free guidance. Model 3 (``network.kind = autoregressive``,
+``autoregressive.py``, ``ar_stages.py``): a causal transformer over nodes trained by teacher forcing.
+``network.candidates = k``: best of k draws per request, judged on the decoded design vector.
 Decoding: ``decode.py`` (symmetric, degree cap, connected, no zero-length edges). Validation:
 ``validation.py`` (conditioning accuracy, validity, MMD, mechanics, fabrication output, assembly).
 """
@@ -16,9 +19,11 @@ Decoding: ``decode.py`` (symmetric, degree cap, connected, no zero-length edges)
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,7 +34,7 @@ from core.samplers.spaces import EuclideanSpace
 from core.types import State
 from domains.base import DiffusionDomain
 from domains.refs import CheckpointRef
-from domains.spiderwebs import dense, networks
+from domains.spiderwebs import ar_stages, dense, networks
 from domains.spiderwebs.config import SpiderwebsConfig
 from domains.spiderwebs.decode import Decoded, decode_graph
 from domains.spiderwebs.layout import layout_to_state, state_to_geometric, state_to_raw
@@ -67,6 +72,10 @@ class SpiderwebsDomain(DiffusionDomain):
 
     def training_data(self, cfg: SpiderwebsConfig, data: dict[str, torch.Tensor]) -> tuple[State, Any]:
         cond = {"vector": self.normaliser(data).encode(data["y_train"])}
+        if cfg.network.kind == "autoregressive":
+            from domains.spiderwebs.autoregressive import growth_order
+
+            return growth_order(data["rows_train"]), {**cond, "unit": data["y_train"][:, 0].float()}
         if cfg.network.kind == "graph":
             x0, cond["mask"] = dense.rows_to_dense(data["rows_train"], float(data["scale"]), cfg.data.max_neighbors)
             return x0, cond
@@ -77,7 +86,7 @@ class SpiderwebsDomain(DiffusionDomain):
         """Paper-layout rows (with their design vectors ``y``) → the model-1 state of ``cfg.data.slots``."""
         k = cfg.data.max_neighbors
         if cfg.data.slots == "offsets":
-            return layout_to_offset_state(rows, *_offset_scales(cfg, data), k, _unit(cfg, y))
+            return layout_to_offset_state(rows, *_offset_scales(cfg, data), k, _unit(cfg, y), cfg.data.flag_scale)
         return layout_to_state(rows, float(data["scale"]), k)
 
     # ---- model ------------------------------------------------------------------------------
@@ -87,6 +96,12 @@ class SpiderwebsDomain(DiffusionDomain):
             net = dense.GraphDenoiserNet(7, hidden=n.hidden, depth_x=n.depth, layers_a=n.depth, attn_dim=n.hidden,
                                          heads=n.heads, emb_dim=n.emb_dim)
             return networks.CondDropout(net, n.cond_drop)
+        if cfg.network.kind == "autoregressive":
+            from domains.spiderwebs.autoregressive import NodeSequenceModel
+
+            n = cfg.network
+            return NodeSequenceModel(cfg.data.max_length, 7, dim=n.hidden, depth=n.depth, heads=n.heads,
+                                     mixtures=n.mixtures, max_degree=cfg.data.max_neighbors)
         return networks.build(cfg.network.kind, self.channels(cfg), cfg.data.max_length, 7, cfg.network)
 
     def channels(self, cfg: SpiderwebsConfig) -> int:
@@ -98,13 +113,72 @@ class SpiderwebsDomain(DiffusionDomain):
         length = cfg.data.max_length
         if cfg.network.kind == "graph":
             return {"x": (length, 3), "adj": (length, length)}
+        if cfg.network.kind == "autoregressive":
+            return (length, 4 + 2 * cfg.data.max_neighbors)  # samples are stored in the paper's row layout
         return (self.channels(cfg), length)
 
     def state_space(self, cfg: SpiderwebsConfig) -> EuclideanSpace:
         return GraphSpace(pair_fields=("adj",)) if cfg.network.kind == "graph" else EuclideanSpace()
 
     def load_model(self, cfg: SpiderwebsConfig, ckpt: CheckpointRef):  # type: ignore[override]
+        if cfg.network.kind == "autoregressive":
+            return ar_stages.load(self, cfg, ckpt)
         return networks.GuidedDenoiser(super().load_model(cfg, ckpt), cfg.network.guidance).eval()
+
+    def training_model(self, cfg: SpiderwebsConfig) -> nn.Module:
+        return ar_stages.training_model(self, cfg) if cfg.network.kind == "autoregressive" else super().training_model(cfg)
+
+    def training_loss(self, cfg: SpiderwebsConfig, model: Any) -> Any:
+        if cfg.network.kind == "autoregressive":
+            from domains.spiderwebs.autoregressive import teacher_forcing_loss
+
+            return teacher_forcing_loss
+        return super().training_loss(cfg, model)
+
+    def generate(self, cfg: SpiderwebsConfig, model: Any, indices: Sequence[int],  # type: ignore[override]
+                 data: dict[str, torch.Tensor] | None = None, progress: bool = True) -> tuple[State, int]:
+        """Samples for ``indices``; ``network.candidates = k > 1``: k draws per request (draw 0 is the
+        plain sample, draw c is re-seeded with ``derive_seed(seed, "candidate", c)``), keeping per request
+        the draw whose decoded design vector is closest to it (``metrics.closest_candidate``)."""
+        k = cfg.network.candidates
+        if k == 1:
+            return self._generate_once(cfg, model, indices, data, progress)
+        if data is None:
+            raise ValueError("spiderwebs sampling needs the dataset (design vectors and their normalisation)")
+        from core.seeding import derive_seed
+        from domains.spiderwebs.metrics import closest_candidate
+        from domains.spiderwebs.properties import design_vector
+
+        idx = torch.as_tensor(list(indices))
+        y = self.requested_designs(cfg, data, idx)
+        mask = dense.mask_for(y[:, 4], cfg.data.max_length) if cfg.network.kind == "graph" else None
+        draws, achieved, nfe = [], [], 0
+        for c in range(k):
+            cfg_c = cfg if c == 0 else cfg.model_copy(update={"seed": derive_seed(cfg.seed, "candidate", c)})
+            x, used = self._generate_once(cfg_c, model, indices, data, progress)
+            draws.append(x)
+            nfe += used
+            achieved.append(np.stack([design_vector(d.graph) for d in self.decode(cfg, x, data, mask, y)]))
+        best = torch.from_numpy(closest_candidate(y.double().numpy(), np.stack(achieved),
+                                                  data["y_train"].double().std(0).numpy()))
+        rows = torch.arange(len(idx))
+        if isinstance(draws[0], dict):
+            return type(draws[0])({f: torch.stack([d[f] for d in draws])[best, rows] for f in draws[0]}), nfe
+        return torch.stack(draws)[best, rows], nfe  # type: ignore[arg-type]
+
+    def _generate_once(self, cfg: SpiderwebsConfig, model: Any, indices: Sequence[int],
+                       data: dict[str, torch.Tensor] | None, progress: bool) -> tuple[State, int]:
+        if cfg.network.kind != "autoregressive":
+            return super().generate(cfg, model, indices, data, progress)
+        if data is None:
+            raise ValueError("spiderwebs sampling needs the dataset (design vectors and their normalisation)")
+        idx, bs, chunks = torch.as_tensor(list(indices)), cfg.sample.batch_size, []
+        for i in range(0, len(idx), bs):
+            b = idx[i:i + bs]
+            chunks.append(ar_stages.generate(self, cfg, model, data, self.requested_designs(cfg, data, b),
+                                             ("sample", int(b[0]))))
+        x = torch.cat(chunks)
+        return x, int((x[..., 0] > 0).sum(1).max())  # transformer passes: one per generated node
 
     def requested_designs(self, cfg: SpiderwebsConfig, data: dict[str, torch.Tensor],
                           indices: torch.Tensor) -> torch.Tensor:
@@ -161,6 +235,10 @@ class SpiderwebsDomain(DiffusionDomain):
                 n = x["adj"].shape[0]
                 mask = dense.mask_for(self.requested_designs(cfg, data, torch.arange(n))[:, 4], cfg.data.max_length)
             raw = dense.dense_to_raw(x, mask, scale)
+        elif cfg.network.kind == "autoregressive":
+            from domains.spiderwebs.autoregressive import rows_to_raw
+
+            raw = rows_to_raw(x.detach().cpu().float(), k)  # type: ignore[union-attr]
         elif cfg.data.slots == "offsets":
             assert isinstance(x, torch.Tensor)
             x = x.detach().cpu().float()

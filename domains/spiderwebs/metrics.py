@@ -73,3 +73,17 @@ def nearest_design_baseline(requested: torch.Tensor, train_y: torch.Tensor, lo: 
     span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
     d = torch.cdist(((requested - lo) / span).double(), ((train_y - lo) / span).double())
     return train_y[d.argmin(1)]
+
+
+#: the design quantities a best-of-k draw is selected on (the issue's targets)
+SELECT = ("avg_edge_length", "n_nodes", "n_edges", "avg_degree")
+
+
+def closest_candidate(requested: np.ndarray, achieved: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Index ``[n]`` of the draw (``achieved [k, n, 7]``) whose design vector is closest to ``requested
+    [n, 7]`` over :data:`SELECT`, each difference in units of ``scale [7]`` (the training std, so every
+    quantity counts as it does in R²); ties go to the earliest draw."""
+    idx = [PROPERTY_NAMES.index(q) for q in SELECT]
+    s = np.where(np.asarray(scale)[idx] > 0, np.asarray(scale)[idx], 1.0)
+    d = (((np.asarray(achieved)[..., idx] - np.asarray(requested)[None][..., idx]) / s) ** 2).sum(-1)
+    return d.argmin(0)

@@ -10,8 +10,8 @@ The edge length is the offset's norm and the degree the number of occupied slots
 the state the network generates.
 
 State ``[B, 4 + 4K, L]`` (K = ``max_neighbors``): channel 0 presence (+1 node / −1 padding), 1–3
-xyz / ``scale``, ``4 … 4+K−1`` slot occupancy (+1 / −1), then per slot three channels of
-``offset / offset_scale`` (0 in empty slots). Slots are sorted by edge length (shortest first), so a
+xyz / ``scale``, ``4 … 4+K−1`` slot occupancy (+1 / −1; both flags scaled by ``data.flag_scale``),
+then per slot three channels of ``offset / offset_scale`` (0 in empty slots). Slots are sorted by edge length (shortest first), so a
 node of degree d fills its first d slots. ``offset_scale`` is twice the std of the offset components
 of the training patches (std 0.5, as the EDM preconditioning assumes).
 """
@@ -61,16 +61,17 @@ def _offsets(rows: torch.Tensor, max_neighbors: int) -> tuple[torch.Tensor, torc
 
 
 def layout_to_offset_state(rows: torch.Tensor, scale: float, off_scale: float, max_neighbors: int = 6,
-                           unit: torch.Tensor | None = None) -> torch.Tensor:
+                           unit: torch.Tensor | None = None, flag: float = 1.0) -> torch.Tensor:
     """Paper rows ``[N, L, 16]`` → offset state ``[N, 4 + 4K, L]`` (see module docstring); ``unit``
-    ``[N]``: per-sample length unit that coordinates and offsets are divided by first."""
+    ``[N]``: per-sample length unit that coordinates and offsets are divided by first; ``flag``: the
+    magnitude of the presence and occupancy channels (±flag; decoding thresholds them at 0)."""
     n, length = rows.shape[:2]
     u = _per_sample(unit, n)[:, None, None]
     off, occ = _offsets(rows, max_neighbors)
     x = torch.empty(n, channels(max_neighbors), length)
-    x[:, 0] = (rows[..., 0] > 0).float() * 2 - 1
+    x[:, 0] = ((rows[..., 0] > 0).float() * 2 - 1) * flag
     x[:, 1:4] = (rows[..., 1:4] / (scale * u)).transpose(1, 2)
-    x[:, 4:4 + max_neighbors] = (occ.float() * 2 - 1).transpose(1, 2)
+    x[:, 4:4 + max_neighbors] = ((occ.float() * 2 - 1) * flag).transpose(1, 2)
     x[:, 4 + max_neighbors:] = (off.reshape(n, length, 3 * max_neighbors) / (off_scale * u)).transpose(1, 2)
     return x
 

@@ -49,6 +49,11 @@ def evaluate(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, x: torch.Tensor, data
     m.update(_flat_accuracy(conditioning_accuracy(requested, achieved, lo, hi)))
     m["valid_rate"] = float(np.mean([is_valid(g, maxdeg) for g in graphs]))
     m["raw_valid_rate"] = float(np.mean([d.raw_valid for d in decoded]))
+    m.update(_slot_degree(cfg, x, requested))
+    m["requested_spread"] = {q: {"std": float(requested[:, k].std()), "min": float(requested[:, k].min()),
+                                 "max": float(requested[:, k].max())}
+                             for k, q in enumerate(PROPERTY_NAMES) if q in ("n_nodes", "n_edges", "avg_degree",
+                                                                            "avg_edge_length")}
     m.update(distribution_mmd(graphs, test, maxdeg))
     ref = distribution_mmd(train, test, maxdeg)
     m.update({f"baseline_train_vs_test_{k}": v for k, v in ref.items()})
@@ -70,6 +75,20 @@ def evaluate(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, x: torch.Tensor, data
     return m
 
 
+def _slot_degree(cfg: SpiderwebsConfig, x: Any, requested: np.ndarray) -> dict[str, float]:
+    """Model 1 (offset slots): R² of the average degree the generated state itself states (occupied
+    slots / 2 per present node), before matching and repair — the network's share of the error."""
+    if cfg.network.kind in ("graph", "autoregressive") or cfg.data.slots != "offsets":
+        return {}
+    from domains.spiderwebs.metrics import r2_score
+
+    k = cfg.data.max_neighbors
+    present = x[:, 0] > 0
+    slots = ((x[:, 4:4 + k] > 0) & present[:, None]).sum((1, 2)).double().numpy()
+    deg = slots / 2 / np.maximum(present.sum(1).double().numpy(), 1)
+    return {"r2_avg_degree_slots": r2_score(requested[:, 6], deg)}
+
+
 def _beyond(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, data: dict[str, torch.Tensor], info: dict[str, Any],
             run: RunDir) -> dict[str, Any]:
     """Requests beyond the trained range (avg edge length pushed past the maximum): warned, then scored."""
@@ -84,6 +103,13 @@ def _beyond(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, data: dict[str, torch.
         warnings.simplefilter("always")
         cond = dom.design_cond(data, y, cfg.data.max_length if graph else None)
     model = dom.load_model(cfg, CheckpointRef(dom.name, info["checkpoint"], info["checkpoint_sha256"], 0, ""))
+    if cfg.network.kind == "autoregressive":
+        from domains.spiderwebs import ar_stages
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # already recorded above
+            xs = ar_stages.generate(dom, cfg, model, data, y, ("beyond",))
+        return _scored_beyond(dom, cfg, data, xs, None, y, bool(caught))
     from core.samplers import sample
     from core.seeding import PerSampleGenerator, derive_seed
     from core.types import StateDict
@@ -96,11 +122,16 @@ def _beyond(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, data: dict[str, torch.
     x_init = space.project(model.process.prior_like(like, gen), None, cond)
     res = sample(model, model.process, x_init, sampler=cfg.sample.sampler, steps=cfg.sample.steps,
                  schedule=cfg.sample.schedule, space=space, generator=gen, cond=cond, **cfg.sample.options)
-    graphs = [d.graph for d in dom.decode(cfg, res.x, data, cond.get("mask"), y)]
+    return _scored_beyond(dom, cfg, data, res.x, cond.get("mask"), y, bool(caught))
+
+
+def _scored_beyond(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, data: dict[str, torch.Tensor], x: Any,
+                   mask: torch.Tensor | None, y: torch.Tensor, warned: bool) -> dict[str, Any]:
+    graphs = [d.graph for d in dom.decode(cfg, x, data, mask, y)]
     ach = np.stack([design_vector(g) for g in graphs])
     req = y.double().numpy()
     rel = np.abs(ach[:, 0] - req[:, 0]) / req[:, 0]
-    return {"metrics": {"beyond_range_warned": bool(caught), "beyond_mre_avg_edge_length": float(rel.mean()),
+    return {"metrics": {"beyond_range_warned": warned, "beyond_mre_avg_edge_length": float(rel.mean()),
                         "beyond_valid_rate": float(np.mean([is_valid(g) for g in graphs]))},
             "requested": req, "achieved": ach}
 

@@ -34,7 +34,7 @@ def test_smoke_pipeline_end_to_end(tmp_path):
 GRAPH_TINY = ["data.n_webs=2", "data.patches_per_web=6", "train.steps=4", "train.checkpoint_every=4",
               "train.batch_size=4", "network.hidden=8", "network.depth=1", "sample.n=3", "sample.batch_size=3",
               "sample.steps=2", "validate.beyond_n=2", "validate.mechanics_n=2", "validate.export_n=1",
-              "validate.assembly_patches=2", "validate.plot_n=2"]
+              "validate.assembly_patches=2", "validate.plot_n=2", "network.candidates=2"]
 
 
 def test_model2_graph_pipeline_end_to_end(tmp_path):

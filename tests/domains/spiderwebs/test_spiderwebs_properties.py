@@ -3,7 +3,13 @@ import pytest
 import torch
 
 from domains.spiderwebs.graph import make_graph
-from domains.spiderwebs.metrics import conditioning_accuracy, distribution_mmd, histogram_mmd, r2_score
+from domains.spiderwebs.metrics import (
+    closest_candidate,
+    conditioning_accuracy,
+    distribution_mmd,
+    histogram_mmd,
+    r2_score,
+)
 from domains.spiderwebs.properties import PROPERTY_NAMES, Normaliser, design_vector, range_warning
 
 
@@ -49,3 +55,18 @@ def test_mmd_is_zero_for_identical_sets_and_positive_otherwise():
     m = distribution_mmd([g, g], [g, g])
     assert m["mmd_degree"] == pytest.approx(0.0, abs=1e-12)
     assert distribution_mmd([h, h], [g, g])["mmd_degree"] > 0
+
+
+def test_closest_candidate_weighs_quantities_by_scale():
+    req = np.array([[5.0, 0, 0, 0, 40, 60, 1.5], [5.0, 0, 0, 0, 40, 60, 1.5]])
+    a = req.copy()
+    a[:, 5] = 64  # off by 4 edges (one std) ...
+    b = req.copy()
+    b[:, 6] = 1.3  # ... or by 0.2 in degree (two std)
+    b[1, 6] = 1.55  # (half a std: better than a)
+    scale = np.array([1.0, 1, 1, 1, 10, 4, 0.1])
+    assert closest_candidate(req, np.stack([a, b]), scale).tolist() == [0, 1]
+    # the signed means are not selected on; ties go to the first draw
+    c = req.copy()
+    c[:, 1] = 100.0
+    assert closest_candidate(req, np.stack([a, c, req]), scale).tolist() == [1, 1]
