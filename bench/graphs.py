@@ -94,9 +94,9 @@ def generic_table(rows: list[dict[str, Any]]) -> list[str]:
              "MMD² against the test split (first 20%), GDSS kernels (Gaussian EMD for degree and clustering, "
              "Gaussian on 4-node orbit counts); lower is better. `train` = the training graphs themselves, "
              "`ER` = Erdős–Rényi of matching size/density. GDSS scores one generated set of the test split's "
-             "size (20 / 40 graphs); rows marked `mean of k sets of 20` do the same on k disjoint sets and "
-             "average (comparable with GDSS); rows marked `all N as one set` score all samples at once, which "
-             "gives lower MMDs than the GDSS set size (older rows, not comparable).", "",
+             "size (20 / 40 graphs); rows marked `mean of k sets of n` (n = test-split size) do the same on k "
+             "disjoint sets and average (comparable with GDSS); rows marked `all N as one set` score all samples "
+             "at once, which gives lower MMDs than the GDSS set size (older rows, not comparable).", "",
              "| dataset | model | degree | clustering | orbit | NFE | wall s/run | device |",
              "|---|---|---|---|---|---|---|---|"]
     for ds in ("community_small", "ego_small"):
@@ -110,7 +110,10 @@ def generic_table(rows: list[dict[str, Any]]) -> list[str]:
                 cells = [_mean_std([r.get(prefix + m) for r in rs]) for m in GRAPH_METRICS]
                 nfe = rs[0]["nfe"] if not prefix else "–"
                 wall = f"{statistics.mean(r['wall_s'] for r in rs):.0f}" if not prefix else "–"
-                lines.append(f"| {ds} | {label} ({len(rs)} seed{'s' if len(rs) > 1 else ''}) | " + " | ".join(cells)
+                seeds = f"{len(rs)} seed{'s' if len(rs) > 1 else ''}"
+                if prefix:  # baselines are scored exactly as the model's samples of the same row group
+                    seeds += f", sets of {rs[0]['set_size']}" if "set_size" in rs[0] else ", all as one set"
+                lines.append(f"| {ds} | {label} ({seeds}) | " + " | ".join(cells)
                              + f" | {nfe} | {wall} | {rs[0]['device']} |")
             for r in rs:
                 for c in r.get("comparison", []):
@@ -126,7 +129,11 @@ def generic_table(rows: list[dict[str, Any]]) -> list[str]:
             if "set_size" not in rs[0]:
                 verdict += " — scored as one set of all samples, not at GDSS's set size, so not a like-for-like verdict"
             seeds = "" if len(rs) >= 3 else f" ({len(rs)} of the 3 seeds the table asks for)"
-            lines.append(f"- `{ds}` / `{preset}: {verdict}{seeds}.")
+            floor = ""
+            if "train_" + GRAPH_METRICS[0] in rs[0]:
+                floor = "; the training graphs scored the same way: " + " / ".join(
+                    f"{statistics.mean(r['train_' + m] for r in rs):.3f}" for m in GRAPH_METRICS)
+            lines.append(f"- `{ds}` / `{preset}: {verdict}{seeds}{floor}.")
     lines.append("")
     return lines
 
