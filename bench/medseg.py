@@ -41,7 +41,7 @@ def rows_from_metrics(m: dict[str, Any]) -> list[dict[str, Any]]:
     k, nfe = m.get("ensemble", 1), m.get("nfe")
     rows = []
     for r in regions_of(m):
-        rows += [{"method": f"diffusion ensemble (K={k}, majority)", "region": r, "dice": m.get(f"dice_{r}_diffusion"),
+        rows += [{"method": f"diffusion ensemble (K={k}, mean probability)", "region": r, "dice": m.get(f"dice_{r}_diffusion"),
                   "agg_dice": m.get(f"agg_dice_{r}_diffusion"), "hd95": m.get(f"hd95_{r}_diffusion"),
                   "nfe_per_sample": nfe, "network_evals_per_window": (nfe or 0) * k},
                  {"method": "diffusion, single sample (K=1)", "region": r, "dice": m.get(f"dice_{r}_ens1"),

@@ -145,7 +145,7 @@ class MedsegDomain(DiffusionDomain):
         n_out, out, nfe = len(self.regions(cfg)), {}, 0
         for c, case in enumerate(tqdm(cases, desc="medseg: segmenting")):
             members, nfe = inference.diffusion_ensemble(model, cfg, case["image"], n_out, c)
-            out[f"{c}/members"] = members.to(torch.uint8)
+            out[f"{c}/members"] = members
             if base is not None:
                 out[f"{c}/baseline"] = inference.baseline_predict(base, cfg, case["image"])
             out[f"{c}/affine"], out[f"{c}/id"] = case["affine"], encode_id(case["id"])

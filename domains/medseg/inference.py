@@ -2,9 +2,12 @@
 
 Diffusion: ensemble member ``k`` of case ``c`` is one full reverse process per window, seeded by
 ``derive_seed(seed, "sample", c, k)`` (so member ``k`` never depends on the ensemble size); window
-outputs (mask logits in ``[-1, 1]``) are blended with MONAI's Gaussian weighting and thresholded at 0.
-The ensemble gives a mean mask (fraction of members voting foreground), a majority mask and a
-voxel-wise uncertainty (binary entropy of the mean, in bits); ties of an even ensemble are background.
+outputs (mask states in ``[-1, 1]``) are blended with MONAI's Gaussian weighting and kept as the member's
+foreground probability ``p = (x + 1) / 2``. The ensemble is fused by the mean probability (the mask is
+``mean p > 0.5``, a tie is background) with a voxel-wise uncertainty (binary entropy of the mean, in
+bits). Averaging the soft member outputs rather than their thresholded votes keeps the blended windows'
+partial evidence; on the trained `default` checkpoint it raised the held-out Dice of every case and
+region (see the README). A member's own mask is ``p > 0.5``; votes (0/1) give the plain majority.
 """
 
 from __future__ import annotations
@@ -49,11 +52,12 @@ def diffusion_member(model: Any, cfg: MedsegConfig, image: Tensor, n_out: int, s
 
 
 def diffusion_ensemble(model: Any, cfg: MedsegConfig, image: Tensor, n_out: int, case_index: int) -> tuple[Tensor, int]:
-    """``cfg.inference.ensemble`` members as a bool tensor ``[K,R,*vol]`` and the NFE per sample."""
+    """``cfg.inference.ensemble`` members' foreground probabilities ``[K,R,*vol]`` (float16, in [0, 1])
+    and the NFE per sample."""
     members, nfe = [], 0
     for k in range(cfg.inference.ensemble):
         logits, nfe = diffusion_member(model, cfg, image, n_out, derive_seed(cfg.seed, "sample", case_index, k))
-        members.append(logits > 0)
+        members.append(((logits + 1.0) / 2.0).clamp(0.0, 1.0).to(torch.float16))
     return torch.stack(members), nfe
 
 
@@ -64,8 +68,8 @@ def baseline_predict(net: nn.Module, cfg: MedsegConfig, image: Tensor) -> Tensor
 
 
 def ensemble_summary(members: Tensor, k: int | None = None) -> dict[str, Tensor]:
-    """Mean, strict majority (more than half the members) and binary-entropy uncertainty of the first
-    ``k`` members; a tie (even ``k``) is background."""
+    """Mean, fused mask (mean above 0.5) and binary-entropy uncertainty of the first ``k`` members, given
+    as probabilities or 0/1 votes (then the fused mask is the strict majority); a tie is background."""
     m = members[: k or members.shape[0]].float()
     mean = m.mean(0)
     return {"mean": mean, "majority": mean > 0.5, "entropy": binary_entropy(mean)}

@@ -1,12 +1,13 @@
 """From segmentations to files and numbers: per-case NIfTIs, the metric table, plots.
 
-Sample sets are flat tensor dicts keyed ``<case>/<field>``: ``members`` (uint8 ``[K,R,*vol]``),
+Sample sets are flat tensor dicts keyed ``<case>/<field>``: ``members`` (foreground probabilities
+``[K,R,*vol]``, or 0/1 votes),
 ``baseline`` (probabilities ``[R,*vol]``, when the baseline ran) and ``affine`` on the processed grid,
 ``orig_affine`` and ``orig_shape`` of the input image's own grid, and ``id``.
 
-Everything written or scored is on the input's own grid: the ensemble's vote fraction and the baseline's
+Everything written or scored is on the input's own grid: the ensemble's mean probability and the baseline's
 probabilities are resampled there through world coordinates (:func:`domains.medseg.grid.resample_to_grid`,
-trilinear) and thresholded at 0.5; the uncertainty is the binary entropy of the resampled vote fraction.
+trilinear) and thresholded at 0.5; the uncertainty is the binary entropy of the resampled mean.
 Dice and HD95 use the original voxel spacing in mm.
 """
 
@@ -63,8 +64,8 @@ def scoring_box(x: Any, c: int, gt: Any) -> Box:
 
 
 def original_grid(x: Any, c: int, sizes: list[int] = (), box: Box | None = None) -> dict[str, Any]:  # type: ignore[assignment]
-    """Case ``c`` on the input's grid (or its part ``box``): ensemble vote fraction, majority mask,
-    entropy, baseline mask, field of view of the processed box, and the majority mask of the first
+    """Case ``c`` on the input's grid (or its part ``box``): ensemble mean probability, fused mask,
+    entropy, baseline mask, field of view of the processed box, and the fused mask of the first
     ``k`` members per size (all resampled in one pass)."""
     members = x[f"{c}/members"].float()
     r = members.shape[1]
@@ -173,7 +174,7 @@ def evaluate(cfg: MedsegConfig, x: Any, cases: list[dict[str, Any]], regions: di
         rows += r
         masks.append(m)
         if cfg.validate_.overlay_png:  # drawn on the processed grid, where the image channels live
-            summ = ensemble_summary(x[f"{c}/members"].bool())
+            summ = ensemble_summary(x[f"{c}/members"].float())
             base = x[f"{c}/baseline"][0] > 0.5 if f"{c}/baseline" in x else None
             outputs.overlay_png(case["image"][0], region_masks(case["label"], regions)[0], summ["majority"][0], base,
                                 summ["entropy"][0], run.plots / f"overlay_{case['id']}.png", case["id"])

@@ -33,7 +33,6 @@ from domains.pde.fno import FNO2d, predict_fno, train_fno
 from domains.pde.sampling import condition, generate
 from domains.pde.state import unpack
 
-
 REFERENCE = "solver_1x_interp"  # not a method: the 1x solver trajectory interpolated to a finer grid
 
 

@@ -65,7 +65,8 @@ def test_ensemble_members_have_their_own_seeds():
     model = Denoiser(dom.build_network(cfg), make_process(cfg.process), cfg.model.prediction, cfg.model.sigma_data)
     image = torch.randn(2, 12, 10, 9)
     members, nfe = diffusion_ensemble(model.eval(), cfg, image, 1, case_index=0)
-    assert members.shape == (3, 1, 12, 10, 9) and members.dtype == torch.bool
+    assert members.shape == (3, 1, 12, 10, 9) and members.dtype == torch.float16
+    assert float(members.min()) >= 0.0 and float(members.max()) <= 1.0
     assert 0 < nfe <= 20
     two = cfg.model_copy(update={"inference": cfg.inference.model_copy(update={"ensemble": 2})})
     again, _ = diffusion_ensemble(model.eval(), two, image, 1, case_index=0)
