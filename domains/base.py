@@ -194,7 +194,7 @@ class DiffusionDomain(Domain):
         x0, cond = self.training_data(cfg, data)
         return tensor_batch_fn(x0, batch_size, cond)
 
-    def training_model(self, cfg: DomainConfig) -> nn.Module:
+    def training_model(self, cfg: DomainConfig) -> Any:
         """The module the trainer fits: the denoiser (a domain whose model is not a denoiser, e.g. an
         autoregressive network trained by likelihood, overrides this together with :meth:`training_loss`)."""
         return self.denoiser(cfg)
@@ -224,8 +224,9 @@ class DiffusionDomain(Domain):
                              self.stage_hash(cfg, "train"))
 
     def load_model(self, cfg: DomainConfig, ckpt: CheckpointRef) -> Denoiser:
+        """The trained :meth:`training_model` (EMA weights when recorded and ``sample.use_ema``), in eval mode."""
         check_ref(ckpt, Path(ckpt.path) / "model.safetensors")
-        model = self.denoiser(cfg)
+        model = self.training_model(cfg)
         if cfg.sample.use_ema and (Path(ckpt.path) / "ema.safetensors").exists():
             from core.training.ema import EMA
 

@@ -1,4 +1,4 @@
-"""The model, loading and sampling of model 3 (``network.kind = autoregressive``, ``autoregressive.py``).
+"""The model and sampling of model 3 (``network.kind = autoregressive``, ``autoregressive.py``).
 
 Training runs the shared training loop (core's trainer: optimiser, schedule, EMA, checkpoints, resume)
 with this network and the teacher-forcing likelihood in place of a denoiser and a denoising loss;
@@ -8,13 +8,11 @@ sampling generates node by node and stores the patches in the paper's row layout
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from core.seeding import derive_seed
-from domains.refs import CheckpointRef, check_ref
 from domains.spiderwebs.autoregressive import NodeSequenceModel, sample_graphs
 from domains.spiderwebs.layout import graphs_to_layout
 
@@ -30,23 +28,6 @@ def training_model(dom: SpiderwebsDomain, cfg: SpiderwebsConfig) -> NodeSequence
         net = dom.build_network(cfg)
     assert isinstance(net, NodeSequenceModel)
     return net
-
-
-def load(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, ckpt: CheckpointRef) -> NodeSequenceModel:
-    """The trained network (EMA weights when recorded and ``sample.use_ema``), in eval mode."""
-    from core.training.checkpoint import load_checkpoint
-    from core.training.ema import EMA
-
-    check_ref(ckpt, Path(ckpt.path) / "model.safetensors")
-    net = dom.build_network(cfg)
-    assert isinstance(net, NodeSequenceModel)
-    if cfg.sample.use_ema and (Path(ckpt.path) / "ema.safetensors").exists():
-        ema = EMA(net, 0.0)
-        load_checkpoint(ckpt.path, net, ema=ema)
-        ema.copy_to(net)
-    else:
-        load_checkpoint(ckpt.path, net)
-    return net.eval()
 
 
 def generate(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, model: Any, data: dict[str, torch.Tensor],

@@ -121,9 +121,10 @@ class SpiderwebsDomain(DiffusionDomain):
         return GraphSpace(pair_fields=("adj",)) if cfg.network.kind == "graph" else EuclideanSpace()
 
     def load_model(self, cfg: SpiderwebsConfig, ckpt: CheckpointRef):  # type: ignore[override]
+        model = super().load_model(cfg, ckpt)
         if cfg.network.kind == "autoregressive":
-            return ar_stages.load(self, cfg, ckpt)
-        return networks.GuidedDenoiser(super().load_model(cfg, ckpt), cfg.network.guidance).eval()
+            return model
+        return networks.GuidedDenoiser(model, cfg.network.guidance).eval()
 
     def training_model(self, cfg: SpiderwebsConfig) -> nn.Module:
         return ar_stages.training_model(self, cfg) if cfg.network.kind == "autoregressive" else super().training_model(cfg)
