@@ -60,6 +60,19 @@ class PDEValidate(ConfigModel):
     fno_layers: int = Field(4, ge=1)
     fno_lr: float = Field(2e-3, gt=0)
     super_resolution: bool = Field(True, description="evaluate on the 2^k x test sets of data.super_levels")
+    coarse_to_fine: list[Literal["interp", "sr"]] = Field(
+        default_factory=list, description="extra rows on the finer test grids, generated octave by octave from the "
+                                          "1x grid (superres.py): 'interp' bilinear octaves after the 1x model "
+                                          "(wdno_c2f, physical_diffusion_c2f), 'sr' the wavelet super-resolution "
+                                          "model (wdno_sr)")
+    sr_steps: int | None = Field(None, ge=1, description="training steps of the super-resolution model "
+                                                         "(default: train.steps)")
+    sr_train_levels: list[int] = Field(
+        default_factory=lambda: [0], min_length=1,
+        description="grids the super-resolution pairs come from: 0 the 1x training set (0.5x -> 1x pairs), k >= 1 a "
+                    "training set generated on the 2^k x grid (same seeds as the 1x set)")
+    sr_n_train: int | None = Field(None, ge=1, description="trajectories of each finer training set (default: "
+                                                           "data.n_train)")
     plot_examples: int = Field(3, ge=1)
     external_steps: int = Field(0, ge=0, description="train steps of the external check on the real periodic set "
                                                      "burgers1d_neuralop_res16 (0: skip it)")
@@ -87,6 +100,22 @@ class PDEConfig(DomainConfig):
                 raise ValueError(f"network.multires_coarse: k={k} needs k >= 1 and data.nt ({d.nt}) and data.nx+1 "
                                  f"({d.nx + 1}) divisible by {2 ** (k + 1)} (the 2^k-coarser grid must keep an even "
                                  f"layout); drop k or change the grid")
+        return self
+
+    @model_validator(mode="after")
+    def _super_resolution_fits(self) -> PDEConfig:
+        v = self.validate_
+        if "sr" in v.coarse_to_fine:
+            if self.network.representation != "wavelet":
+                raise ValueError("validate.coarse_to_fine 'sr' is the wavelet super-resolution model; it needs "
+                                 "network.representation=wavelet")
+            bad = [k for k in v.sr_train_levels if k < 0]
+            if bad:
+                raise ValueError(f"validate.sr_train_levels {v.sr_train_levels}: levels are >= 0 (0 = the 1x "
+                                 "training set)")
+            if self.data.nt % 4 or (self.data.nx + 1) % 4:
+                raise ValueError(f"validate.coarse_to_fine 'sr' trains on 2x-coarsened pairs: data.nt ({self.data.nt}) "
+                                 f"and data.nx+1 ({self.data.nx + 1}) must be divisible by 4")
         return self
 
     @model_validator(mode="after")

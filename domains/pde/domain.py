@@ -57,6 +57,10 @@ class PDEDomain(DiffusionDomain):
         raw = Representation("wavelet", layout_shape(d.nt, d.nx), cfg.network.wavelet, tol=cfg.network.wavelet_tol)
         bands = raw.transform(pack(train["u"], train["f"], scales))
         out["band_scales"] = bands.pow(2).mean(dim=(0, 2, 3)).sqrt().clamp_min(1e-3).float()
+        if "sr" in cfg.validate_.coarse_to_fine:  # finer training sets for the super-resolution pairs
+            for k in (k for k in cfg.validate_.sr_train_levels if k > 0):
+                fine = load_or_generate(d, "train", cfg.validate_.sr_n_train or d.n_train, seed, cache, level=k)
+                out[f"u_train_l{k}"], out[f"f_train_l{k}"] = fine["u"].float(), fine["f"].float()
         if cfg.validate_.super_resolution and d.n_super:
             for k in d.super_levels:
                 sup = load_or_generate(d, "test", min(d.n_super, d.n_test), seed, cache, level=k)

@@ -168,7 +168,32 @@ def build_methods(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, ckpt
         t0 = time.perf_counter()
         pcfg, pmodel = train_physical_diffusion(dom, cfg, data, run, steps)
         methods["physical_diffusion"] = (diffusion_predictor(dom, pcfg, pmodel, data), time.perf_counter() - t0)
+    methods.update(coarse_to_fine_methods(dom, cfg, data, run, methods))
     return methods
+
+
+FINE_ONLY = ("_c2f", "_sr")  # coarse-to-fine rows: identical to their 1x method on the 1x grid, so not repeated
+
+
+def coarse_to_fine_methods(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir,
+                           methods: dict[str, Any]) -> dict[str, Any]:
+    """The ``validate.coarse_to_fine`` rows (``superres.py``): ``<method>_c2f`` for each diffusion model,
+    ``wdno_sr`` with the super-resolution model (its training seconds added to the wdno model's)."""
+    from domains.pde.superres import coarse_to_fine, train_sr
+
+    modes, out = cfg.validate_.coarse_to_fine, {}
+    if "interp" in modes:
+        for name in ("wdno", "physical_diffusion"):
+            if name in methods:
+                predict, train_s = methods[name]
+                out[f"{name}_c2f"] = (coarse_to_fine(dom, cfg, data, predict), train_s)
+    if "sr" in modes and cfg.data.super_levels and cfg.validate_.super_resolution:
+        t0 = time.perf_counter()
+        sr = train_sr(dom, cfg, data, run, cfg.validate_.sr_steps or cfg.train.steps)
+        predict, train_s = methods["wdno"]
+        out["wdno_sr"] = (coarse_to_fine(dom, cfg, data, predict, sr),
+                          None if train_s is None else train_s + time.perf_counter() - t0)
+    return out
 
 
 def evaluate(dom: Any, cfg: Any, x: Tensor, data: dict[str, Tensor], run: RunDir, info: dict[str, Any],
@@ -182,6 +207,8 @@ def evaluate(dom: Any, cfg: Any, x: Tensor, data: dict[str, Tensor], run: RunDir
     for label, level, u, f in test_sets(cfg, data):
         m = min(n, u.shape[0])
         for name, (predict, train_s) in methods.items():
+            if level == 0 and name.endswith(FINE_ONLY):
+                continue
             if name == "wdno" and level == 0 and cfg.validate_.ensemble == 1 and not cfg.validate_.ensemble_steps:
                 uh, nfe, infer_s = u_hat[:m], metrics["nfe"], float("nan")
             else:
