@@ -176,7 +176,8 @@ class PDEDomain(DiffusionDomain):
         return ev.evaluate(self, cfg, x, data, run, info, ckpt)
 
     def headline(self, metrics: Any) -> dict[str, Any]:
-        keys = ("mse_wdno", "mse_fno", "mse_physical_diffusion", "mse_wdno_2x", "J_wdno", "J_solver_adam", "nfe")
+        keys = ("mse_wdno", "mse_fno", "mse_physical_diffusion", "mse_wdno_2x", "mse_wdno_sr_2x", "mse_wdno_sr_4x", "mse_fno_4x",
+                "J_wdno", "J_solver_adam", "nfe")
         return {k: metrics[k] for k in keys if isinstance(metrics.get(k), int | float)}
 
 
