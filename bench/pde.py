@@ -54,6 +54,7 @@ def setup(run_dir: Path) -> dict[str, Any]:
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     net, val = cfg["network"], cfg["validate"]
     return {"steps": cfg["train"]["steps"], "batch_size": cfg["train"]["batch_size"], "tasks": net["tasks"],
+            "baseline_steps": val.get("baseline_steps") or cfg["train"]["steps"],
             "multires_coarse": net.get("multires_coarse", []), "sigma_data": cfg["model"]["sigma_data"],
             "physical_sigma_data": val.get("physical_sigma_data"), "base_channels": net["base_channels"],
             "physical_base_channels": val.get("physical_base_channels") or net["base_channels"],
@@ -66,7 +67,9 @@ def setup(run_dir: Path) -> dict[str, Any]:
 def setup_markdown(st: dict[str, Any] | None) -> str:
     if not st:
         return ""
-    return (f"Budget: every method {st['steps']} steps x batch {st['batch_size']} on {st['n_train']} training "
+    steps = st["steps"] if st.get("baseline_steps", st["steps"]) == st["steps"] else (
+        f"{st['steps']} (wdno) / {st['baseline_steps']} (each baseline)")
+    return (f"Budget: every method {steps} steps x batch {st['batch_size']} on {st['n_train']} training "
             f"trajectories (1x grid u {st['grid'][0]} x {st['grid'][1]}). The diffusion models train on the tasks "
             f"{st['tasks']} (one per sample, so {1 / len(st['tasks']):.0%} of their training samples are simulation); the FNO on "
             f"simulation only. wdno: sigma_data {st['sigma_data']}, base channels {st['base_channels']}, multi-resolution "

@@ -126,16 +126,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     domain, cfg = load_run_config(run_path)
     data = DatasetRef(**json.loads(Path(data_json).read_text()))
     run = RunDir.open(run_path)
+    finished = False
     try:
         ref = get_domain(domain).train(cfg, data, run)
         if current_info().is_main:
             atomic_write_json(run.path / "launch" / REF_FILE, dataclasses.asdict(ref))
+        finished = True
     except Exception as exc:  # the parent reports each rank's error first, then the log tail
         rank = os.environ.get("RANK", "?")
         (run.path / "launch" / f"error_rank{rank}.txt").write_text(f"[rank {rank}] {type(exc).__name__}: {exc}\n")
         raise
     finally:
-        cleanup_distributed()
+        cleanup_distributed(sync=finished)
 
 
 if __name__ == "__main__":

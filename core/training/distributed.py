@@ -85,9 +85,13 @@ def init_distributed(device: str = "auto") -> DistInfo:
     return info
 
 
-def cleanup_distributed() -> None:
-    """Destroy the process group if one is running."""
+def cleanup_distributed(sync: bool = False) -> None:
+    """Destroy the process group if one is running. ``sync``: wait for every rank first (on the success path:
+    a rank that tears its group down while another is still finishing, e.g. rank 0 writing a file, can make
+    gloo abort the other); never on an error path, where the other ranks may not arrive."""
     if dist.is_available() and dist.is_initialized():
+        if sync:
+            dist.barrier()
         dist.destroy_process_group()
 
 

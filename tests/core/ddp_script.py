@@ -73,7 +73,7 @@ def main(argv: list[str]) -> None:
     trainer = train(argv[2] if len(argv) > 2 else None)
     if trainer.dist.is_main:
         save_file(weights(trainer), argv[1])
-    cleanup_distributed()
+    cleanup_distributed(sync=True)
 
 
 if __name__ == "__main__":
