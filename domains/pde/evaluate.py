@@ -57,11 +57,12 @@ def upsample_linear(u: Tensor, level: int) -> Tensor:
     return fine[:, 0, :, 1:-1].to(u.dtype)
 
 
-def write_trajectories(path: Path, u: Tensor, f: Tensor, seeds: Tensor, cfg: Any) -> Path:
-    """Sampled trajectories as netCDF (same variables and coordinates as the data cache), atomically."""
+def write_trajectories(path: Path, u: Tensor, f: Tensor, seeds: Tensor, cfg: Any, level: int = 0) -> Path:
+    """Sampled trajectories as netCDF (same variables and coordinates as the data cache, on the ``2^level`` x
+    grid), atomically."""
     from domains.pde.data import to_dataset
 
-    ds = to_dataset({"u": u.double(), "f": f.double(), "seed": seeds}, cfg.data, "samples", cfg.seed, 0)
+    ds = to_dataset({"u": u.double(), "f": f.double(), "seed": seeds}, cfg.data, "samples", cfg.seed, level)
     ds.attrs["title"] = "diffusci pde samples (u generated, f given)"
     tmp = path.with_name(f".{path.name}.tmp")
     ds.to_netcdf(tmp, engine="h5netcdf")
@@ -217,6 +218,8 @@ def evaluate(dom: Any, cfg: Any, x: Tensor, data: dict[str, Tensor], run: RunDir
                 infer_s = time.perf_counter() - t0
                 if level == 0:
                     preds[name] = uh
+            if name == "wdno_sr":  # the finer-grid trajectories a user asks the model for, next to the 1x samples
+                write_trajectories(run.samples / f"trajectories_{label}.nc", uh, f[:m], data["seed_test"][:m], cfg, level)
             e, ne = sim_mse(uh, u[:m])
             rows.append({"method": name, "resolution": label, "n": m, "mse": e, "nmse": ne, "nfe": nfe,
                          "train_s": train_s, "infer_s": infer_s})

@@ -97,6 +97,11 @@ def test_super_resolution_rows_end_to_end(tmp_path):
     assert by[("wdno_sr", "2x")]["nfe"] == 2 * by[("wdno_c2f", "2x")]["nfe"]
     assert by[("wdno_sr", "2x")]["train_s"] > by[("wdno_c2f", "2x")]["train_s"]
     assert (run / "baselines" / "wdno_sr").is_dir()
+    import xarray as xr
+
+    with xr.open_dataset(run / "samples" / "trajectories_2x.nc", engine="h5netcdf") as ds:  # the 2x samples
+        assert ds["u"].shape == (2, 9, 15) and ds["f"].shape == (2, 8, 15) and ds.attrs["level"] == 1
+        assert ds["x"].values[0] == pytest.approx(1 / 16)
     assert len(list((tmp_path / "_cache" / "pde").glob("*.nc"))) == 4  # train, test, test at 2x, train at 2x
 
 
