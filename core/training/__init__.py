@@ -19,7 +19,7 @@ from core.training.distributed import (
 )
 from core.training.ema import EMA
 from core.training.lr import lr_factor, make_lr_scheduler
-from core.training.trainer import TrainConfig, Trainer, TrainResult, tensor_batch_fn
+from core.training.trainer import TrainConfig, Trainer, TrainResult, choice_batch_fn, tensor_batch_fn
 
 __all__ = [
     "EMA",
@@ -27,6 +27,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "choice_batch_fn",
     "cleanup_distributed",
     "init_distributed",
     "latest_checkpoint",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +119,19 @@ def tensor_batch_fn(data: Tensor | Mapping[str, Tensor], batch_size: int,
         idx = idx.to(leaves(state)[0].device)
         c = None if cond is None else {k: _take(v, idx, n) for k, v in cond.items()}
         return index_batch(state, idx), c
+
+    return batch_fn
+
+
+def choice_batch_fn(batch_fns: Sequence[BatchFn]) -> BatchFn:
+    """A ``batch_fn`` that draws, every step, one of ``batch_fns`` uniformly (from the step's generator) and
+    returns its batch: one source per batch, e.g. one grid per batch in multi-resolution training."""
+    fns = list(batch_fns)
+    if not fns:
+        raise ValueError("choice_batch_fn needs at least one batch_fn")
+
+    def batch_fn(step: int, generator: torch.Generator) -> tuple[State, Any]:
+        return fns[int(torch.randint(len(fns), (1,), generator=generator))](step, generator)
 
     return batch_fn
 
@@ -357,4 +370,5 @@ def _make_optimizer(module: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.betas)
 
 
-__all__ = ["BatchFn", "Callback", "LossFn", "TrainConfig", "TrainResult", "Trainer", "tensor_batch_fn"]
+__all__ = ["BatchFn", "Callback", "LossFn", "TrainConfig", "TrainResult", "Trainer", "choice_batch_fn",
+           "tensor_batch_fn"]

@@ -102,15 +102,9 @@ class PDEDomain(DiffusionDomain):
         """With multi-resolution training, each batch is drawn from one grid, chosen at random."""
         if not cfg.network.multires_coarse:
             return super().train_batches(cfg, data, batch_size)
-        from core.training.trainer import tensor_batch_fn
+        from core.training.trainer import choice_batch_fn, tensor_batch_fn
 
-        grids = [tensor_batch_fn(x0, batch_size, cond) for x0, cond in self.training_grids(cfg, data)]
-
-        def batch_fn(step: int, generator: torch.Generator) -> tuple[Any, Any]:
-            level = int(torch.randint(len(grids), (1,), generator=generator))  # one grid per batch
-            return grids[level](step, generator)
-
-        return batch_fn
+        return choice_batch_fn([tensor_batch_fn(x0, batch_size, cond) for x0, cond in self.training_grids(cfg, data)])
 
     # ---- model ---------------------------------------------------------------------------
     def build_network(self, cfg: PDEConfig) -> nn.Module:  # type: ignore[override]

@@ -30,8 +30,7 @@ from core.training.trainer import Trainer, tensor_batch_fn
 from domains.pde import plots
 from domains.pde.data import level_grid
 from domains.pde.fno import FNO2d, predict_fno, train_fno
-from domains.pde.sampling import condition, generate
-from domains.pde.state import unpack
+from domains.pde.sampling import condition, ensemble_mean
 
 REFERENCE = "solver_1x_interp"  # not a method: the 1x solver trajectory interpolated to a finer grid
 
@@ -85,36 +84,35 @@ def diffusion_predictor(dom: Any, cfg: Any, model: Any, data: dict[str, Tensor])
     v = cfg.validate_
     sc = cfg.sample.model_copy(update={"steps": v.ensemble_steps or cfg.sample.steps})
 
+    seeds = [cfg.seed] if v.ensemble == 1 else [derive_seed(cfg.seed, "member", k) for k in range(v.ensemble)]
+
     def predict(level: int, u: Tensor, f: Tensor) -> tuple[Tensor, int]:
         nx, nt, _ = level_grid(cfg.data, level)
         rep = dom.representation(cfg, data, nt, nx)
         cond = condition(rep, u, f, data["scales"], "simulation", cfg.network.conditioning)
-        total, nfe = None, 0
-        for k in range(v.ensemble):
-            seed = cfg.seed if v.ensemble == 1 else derive_seed(cfg.seed, "member", k)
-            x, n = generate(model, rep, cond, range(u.shape[0]), seed, sc)
-            uk = unpack(rep.decode(x), data["scales"])[0]
-            total, nfe = (uk if total is None else total + uk), nfe + n
-        assert total is not None
-        return total / v.ensemble, nfe
+        return ensemble_mean(model, rep, cond, seeds, sc, data["scales"])
     return predict
 
 
-def train_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int, tag: str) -> Any:
-    """A diffusion model for ``cfg`` trained with the core Trainer (``steps`` x the run's batch size)."""
-    x0, cond = dom.training_data(cfg, data)
-    model = dom.denoiser(cfg)
+def train_denoiser(dom: Any, cfg: Any, model: Any, batch_fn: Any, run: RunDir, steps: int, tag: str) -> Any:
+    """Train ``model`` (a core denoiser) on ``batch_fn`` with the core Trainer and ``cfg``'s loss, ``steps`` x
+    the run's batch size, checkpointed (and resumable) under ``baselines/<tag>``; EMA weights, eval mode."""
     loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
                          space=dom.state_space(cfg))
     tcfg = cfg.train.model_copy(update={"steps": steps, "checkpoint_every": steps,
                                         "seed": derive_seed(cfg.seed, "train", tag)})
-    trainer = Trainer(model, loss, tensor_batch_fn(x0, tcfg.batch_size, cond), tcfg,
-                      checkpoint_dir=run.path / "baselines" / tag,
+    trainer = Trainer(model, loss, batch_fn, tcfg, checkpoint_dir=run.path / "baselines" / tag,
                       model_config=cfg.model_dump(mode="json", by_alias=True))
     trainer.fit()
     if trainer.ema is not None:
         trainer.ema.copy_to(model)
     return model.eval()
+
+
+def train_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int, tag: str) -> Any:
+    """A diffusion model for ``cfg`` trained with the core Trainer (``steps`` x the run's batch size)."""
+    x0, cond = dom.training_data(cfg, data)
+    return train_denoiser(dom, cfg, dom.denoiser(cfg), tensor_batch_fn(x0, cfg.train.batch_size, cond), run, steps, tag)
 
 
 def train_physical_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int) -> Any:

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from core.samplers import sample
 from core.seeding import PerSampleGenerator, derive_seed, make_generator
-from domains.pde.state import Conditioning, Representation, Task, TrajectorySpace, known_mask, pack
+from domains.pde.state import Conditioning, Representation, Task, TrajectorySpace, known_mask, pack, unpack
 
 
 def condition(rep: Representation, u: Tensor, f: Tensor, scales: Tensor, task: Task,
@@ -50,4 +50,19 @@ def generate(model: Callable[..., Any], rep: Representation, cond: dict[str, Ten
     return torch.cat(chunks), nfe
 
 
-__all__ = ["condition", "generate"]
+def ensemble_mean(model: Callable[..., Any], rep: Representation, cond: dict[str, Tensor], seeds: Sequence[int],
+                  sc: Any, scales: Tensor) -> tuple[Tensor, int]:
+    """The mean ``u`` of one sample per seed in ``seeds`` (each a full :func:`generate` of every row of
+    ``cond``), in physical units, and the total NFE per row."""
+    n = cond["known"].shape[0]
+    total, nfe = None, 0
+    for seed in seeds:
+        x, k = generate(model, rep, cond, range(n), seed, sc)
+        u = unpack(rep.decode(x), scales)[0]
+        total, nfe = (u if total is None else total + u), nfe + k
+    if total is None:
+        raise ValueError("ensemble_mean needs at least one seed")
+    return total / len(seeds), nfe
+
+
+__all__ = ["condition", "ensemble_mean", "generate"]

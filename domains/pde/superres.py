@@ -35,15 +35,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from core.losses import DenoisingLoss
 from core.networks import UNet
 from core.parameterization import Denoiser
 from core.provenance import RunDir
 from core.seeding import derive_seed
-from core.training.trainer import Trainer, tensor_batch_fn
+from core.training.trainer import choice_batch_fn, tensor_batch_fn
 from domains.pde.data import coarsen
-from domains.pde.sampling import condition, generate
-from domains.pde.state import Representation, known_mask, pack, unpack
+from domains.pde.sampling import condition, ensemble_mean
+from domains.pde.state import Representation, known_mask, pack
 
 Predict = Callable[[int, Tensor, Tensor], tuple[Tensor, int]]
 
@@ -103,28 +102,15 @@ def build_sr_model(dom: Any, cfg: Any) -> Denoiser:
 def train_sr(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int) -> Denoiser:
     """Train the super-resolution model with the core Trainer (``steps`` x the run's batch size; each batch
     from one of ``validate.sr_train_levels``' grids), checkpointed under ``baselines/wdno_sr``."""
-    v = cfg.validate_
+    from domains.pde.evaluate import train_denoiser
+
     grids = []
-    for level in v.sr_train_levels:
+    for level in cfg.validate_.sr_train_levels:
         u, f = (data["u_train"], data["f_train"]) if level == 0 else (data[f"u_train_l{level}"], data[f"f_train_l{level}"])
         x0, cond = octave_pairs(dom, cfg, data, u, f)
         grids.append(tensor_batch_fn(x0, cfg.train.batch_size, cond))
     dom.representation(cfg, data)  # the 1x representation stays the run's state
-
-    def batch_fn(step: int, generator: torch.Generator) -> tuple[Any, Any]:
-        return grids[int(torch.randint(len(grids), (1,), generator=generator))](step, generator)
-
-    model = build_sr_model(dom, cfg)
-    loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
-                         space=dom.state_space(cfg))
-    tcfg = cfg.train.model_copy(update={"steps": steps, "checkpoint_every": steps,
-                                        "seed": derive_seed(cfg.seed, "train", "wdno_sr")})
-    trainer = Trainer(model, loss, batch_fn, tcfg, checkpoint_dir=run.path / "baselines" / "wdno_sr",
-                      model_config=cfg.model_dump(mode="json", by_alias=True))
-    trainer.fit()
-    if trainer.ema is not None:
-        trainer.ema.copy_to(model)
-    return model.eval()
+    return train_denoiser(dom, cfg, build_sr_model(dom, cfg), choice_batch_fn(grids), run, steps, "wdno_sr")
 
 
 def sr_octave(dom: Any, cfg: Any, data: dict[str, Tensor], model: Denoiser, u: Tensor, f: Tensor, up: Tensor,
@@ -138,14 +124,10 @@ def sr_octave(dom: Any, cfg: Any, data: dict[str, Tensor], model: Denoiser, u: T
     rep = dom.representation(cfg, data, nt, nx)
     cond = condition(rep, u, f, data["scales"], "simulation", cfg.network.conditioning)
     cond["channels"] = torch.cat([cond["channels"], coarse_channels(rep, up, data["scales"])], dim=1)
-    total, nfe = None, 0
-    for k in range(v.ensemble):
-        x, n = generate(model, rep, cond, range(u.shape[0]), derive_seed(cfg.seed, "sr", octave, k), sc)
-        uk = unpack(rep.decode(x), data["scales"])[0]
-        total, nfe = (uk if total is None else total + uk), nfe + n
+    seeds = [derive_seed(cfg.seed, "sr", octave, k) for k in range(v.ensemble)]
+    out = ensemble_mean(model, rep, cond, seeds, sc, data["scales"])
     dom.representation(cfg, data)
-    assert total is not None
-    return total / v.ensemble, nfe
+    return out
 
 
 def coarse_to_fine(dom: Any, cfg: Any, data: dict[str, Tensor], base: Predict, sr_model: Denoiser | None = None) -> Predict:

@@ -316,6 +316,18 @@ def test_tensor_batch_fn_is_a_function_of_seed_and_step():
     assert torch.equal(c1["label"] * 2.0, x1[:, 0]) and c1["scale"] == 2.0  # rows stay aligned
 
 
+def test_choice_batch_fn_takes_each_batch_from_one_source_seeded_by_the_step():
+    from core.training import choice_batch_fn
+
+    small, big = torch.zeros(10, 2), torch.ones(10, 3)
+    fn = choice_batch_fn([tensor_batch_fn(small, 4), tensor_batch_fn(big, 4)])
+    shapes = [fn(step, make_generator(step))[0].shape for step in range(40)]
+    assert set(shapes) == {(4, 2), (4, 3)}  # both sources are used, never mixed within a batch
+    assert [fn(step, make_generator(step))[0].shape for step in range(40)] == shapes  # same seed, same source
+    with pytest.raises(ValueError, match="at least one"):
+        choice_batch_fn([])
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="extra"):
         TrainConfig(stepz=3)
