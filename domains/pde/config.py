@@ -62,9 +62,9 @@ class PDEValidate(ConfigModel):
     super_resolution: bool = Field(True, description="evaluate on the 2^k x test sets of data.super_levels")
     coarse_to_fine: list[Literal["interp", "sr"]] = Field(
         default_factory=list, description="extra rows on the finer test grids, generated octave by octave from the "
-                                          "1x grid (superres.py): 'interp' bilinear octaves after the 1x model "
-                                          "(wdno_c2f, physical_diffusion_c2f), 'sr' the wavelet super-resolution "
-                                          "model (wdno_sr)")
+                                          "1x grid (superres.py): 'interp' bilinear octaves after each 1x diffusion "
+                                          "model (<method>_c2f), 'sr' a super-resolution model per diffusion "
+                                          "model in its own representation (<method>_sr)")
     sr_steps: int | None = Field(None, ge=1, description="training steps of the super-resolution model "
                                                          "(default: train.steps)")
     sr_train_levels: list[int] = Field(
@@ -106,9 +106,6 @@ class PDEConfig(DomainConfig):
     def _super_resolution_fits(self) -> PDEConfig:
         v = self.validate_
         if "sr" in v.coarse_to_fine:
-            if self.network.representation != "wavelet":
-                raise ValueError("validate.coarse_to_fine 'sr' is the wavelet super-resolution model; it needs "
-                                 "network.representation=wavelet")
             bad = [k for k in v.sr_train_levels if k < 0]
             if bad:
                 raise ValueError(f"validate.sr_train_levels {v.sr_train_levels}: levels are >= 0 (0 = the 1x "

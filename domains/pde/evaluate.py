@@ -115,8 +115,8 @@ def train_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, st
     return train_denoiser(dom, cfg, dom.denoiser(cfg), tensor_batch_fn(x0, cfg.train.batch_size, cond), run, steps, tag)
 
 
-def train_physical_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int) -> Any:
-    """The run's diffusion model in physical space, trained with the same budget."""
+def physical_config(cfg: Any) -> Any:
+    """The run's config with the physical-space baseline's representation, channels and sigma_data."""
     net = cfg.network.model_copy(update={"representation": "physical",
                                          "base_channels": cfg.validate_.physical_base_channels or cfg.network.base_channels})
     update: dict[str, Any] = {"network": net}
@@ -124,7 +124,12 @@ def train_physical_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: R
         proc = cfg.process
         update["process"] = {**proc, "sigma_data": sd} if isinstance(proc, dict) else proc.model_copy(update={"sigma_data": sd})
         update["model"] = cfg.model.model_copy(update={"sigma_data": sd})
-    pcfg = cfg.model_copy(update=update)
+    return cfg.model_copy(update=update)
+
+
+def train_physical_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int) -> Any:
+    """The run's diffusion model in physical space, trained with the same budget."""
+    pcfg = physical_config(cfg)
     model = train_diffusion(dom, pcfg, data, run, steps, "physical_diffusion")
     dom.representation(cfg, data)  # restore the run's own representation state
     return pcfg, model
@@ -176,22 +181,25 @@ FINE_ONLY = ("_c2f", "_sr")  # coarse-to-fine rows: identical to their 1x method
 
 def coarse_to_fine_methods(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir,
                            methods: dict[str, Any]) -> dict[str, Any]:
-    """The ``validate.coarse_to_fine`` rows (``superres.py``): ``<method>_c2f`` for each diffusion model,
-    ``wdno_sr`` with the super-resolution model (its training seconds added to the wdno model's)."""
+    """The ``validate.coarse_to_fine`` rows (``superres.py``): ``<method>_c2f`` and ``<method>_sr`` for each
+    diffusion model (the super-resolution model in the method's own representation; its training seconds
+    added to the method's)."""
     from domains.pde.superres import coarse_to_fine, train_sr
 
     modes, out = cfg.validate_.coarse_to_fine, {}
-    if "interp" in modes:
-        for name in ("wdno", "physical_diffusion"):
-            if name in methods:
-                predict, train_s = methods[name]
-                out[f"{name}_c2f"] = (coarse_to_fine(dom, cfg, data, predict), train_s)
-    if "sr" in modes and cfg.data.super_levels and cfg.validate_.super_resolution:
-        t0 = time.perf_counter()
-        sr = train_sr(dom, cfg, data, run, cfg.validate_.sr_steps or cfg.train.steps)
-        predict, train_s = methods["wdno"]
-        out["wdno_sr"] = (coarse_to_fine(dom, cfg, data, predict, sr),
-                          None if train_s is None else train_s + time.perf_counter() - t0)
+    own = {"wdno": cfg, "physical_diffusion": physical_config(cfg)}
+    for name, mcfg in own.items():
+        if name not in methods:
+            continue
+        predict, train_s = methods[name]
+        if "interp" in modes:
+            out[f"{name}_c2f"] = (coarse_to_fine(dom, mcfg, data, predict), train_s)
+        if "sr" in modes and cfg.data.super_levels and cfg.validate_.super_resolution:
+            t0 = time.perf_counter()
+            sr = train_sr(dom, mcfg, data, run, cfg.validate_.sr_steps or cfg.train.steps, f"{name}_sr")
+            dom.representation(cfg, data)  # the run's own representation state
+            out[f"{name}_sr"] = (coarse_to_fine(dom, mcfg, data, predict, sr),
+                                 None if train_s is None else train_s + time.perf_counter() - t0)
     return out
 
 

@@ -15,7 +15,9 @@ run's model on a grid it never saw:
      of ``(u, f)`` on the finer grid, ``u0`` and ``f`` known by replacement conditioning exactly as in
      simulation) with the four wavelet bands of the interpolated coarse ``u`` as extra conditioning
      channels — generates the trajectory on the finer grid (row ``wdno_sr``). Its outputs are the mean
-     of ``validate.ensemble`` samples, like every diffusion row.
+     of ``validate.ensemble`` samples, like every diffusion row. The physical-space baseline gets the same
+     octave model in its own representation (row ``physical_diffusion_sr``: ``u`` itself as the one extra
+     channel), so the comparison isolates the representation, not the coarse-to-fine route.
 
 The super-resolution model learns one octave: it is trained on pairs made from training trajectories
 themselves — each trajectory coarsened 2x and interpolated back is the condition for the trajectory.
@@ -48,9 +50,10 @@ Predict = Callable[[int, Tensor, Tensor], tuple[Tensor, int]]
 
 
 def coarse_channels(rep: Representation, up_u: Tensor, scales: Tensor) -> Tensor:
-    """The four (unscaled) wavelet bands of the interpolated coarse ``u`` on ``rep``'s grid."""
+    """The interpolated coarse ``u`` on ``rep``'s grid in its representation (unscaled): the four wavelet bands
+    of ``u``, or ``u`` itself for the physical representation."""
     f0 = up_u.new_zeros((up_u.shape[0], up_u.shape[1] - 1, up_u.shape[2]))
-    return rep.transform(pack(up_u, f0, scales))[:, :4]
+    return rep.transform(pack(up_u, f0, scales))[:, : rep.channels // 2]
 
 
 def interpolate_octave(u_coarse: Tensor, u0_fine: Tensor) -> Tensor:
@@ -85,23 +88,22 @@ def octave_pairs(dom: Any, cfg: Any, data: dict[str, Tensor], u: Tensor, f: Tens
     return rep.encode(full), {"channels": ch}
 
 
-def build_sr_model(dom: Any, cfg: Any) -> Denoiser:
-    """The super-resolution denoiser: the run's U-Net with 4 more conditioning channels, seeded like the run's."""
+def build_sr_model(dom: Any, cfg: Any, tag: str = "wdno_sr") -> Denoiser:
+    """The super-resolution denoiser: the run's U-Net (in ``cfg``'s representation) with the coarse trajectory's
+    channels added to its conditioning, initial weights seeded by ``tag``."""
     n = cfg.network
-    if n.representation != "wavelet":
-        raise ValueError("validate.coarse_to_fine 'sr' is the wavelet super-resolution model; it needs "
-                         "network.representation=wavelet")
+    ch = 8 if n.representation == "wavelet" else 2
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(cfg.seed, "init", "wdno_sr"))
-        net = UNet(2, 8, 8, base_channels=n.base_channels, channel_mults=n.channel_mults,
+        torch.manual_seed(derive_seed(cfg.seed, "init", tag))
+        net = UNet(2, ch, ch, base_channels=n.base_channels, channel_mults=n.channel_mults,
                    num_res_blocks=n.num_res_blocks, attention_levels=n.attention_levels,
-                   cond_channels=16 + 4, norm_groups=n.norm_groups)
+                   cond_channels=4 * (ch // 2) + ch // 2, norm_groups=n.norm_groups)
     return Denoiser(net, dom.process(cfg), cfg.model.prediction, cfg.model.sigma_data)
 
 
-def train_sr(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int) -> Denoiser:
-    """Train the super-resolution model with the core Trainer (``steps`` x the run's batch size; each batch
-    from one of ``validate.sr_train_levels``' grids), checkpointed under ``baselines/wdno_sr``."""
+def train_sr(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int, tag: str = "wdno_sr") -> Denoiser:
+    """Train the super-resolution model of ``cfg``'s representation with the core Trainer (``steps`` x the run's
+    batch size; each batch from one of ``validate.sr_train_levels``' grids), checkpointed under ``baselines/<tag>``."""
     from domains.pde.evaluate import train_denoiser
 
     grids = []
@@ -110,7 +112,7 @@ def train_sr(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: in
         x0, cond = octave_pairs(dom, cfg, data, u, f)
         grids.append(tensor_batch_fn(x0, cfg.train.batch_size, cond))
     dom.representation(cfg, data)  # the 1x representation stays the run's state
-    return train_denoiser(dom, cfg, build_sr_model(dom, cfg), choice_batch_fn(grids), run, steps, "wdno_sr")
+    return train_denoiser(dom, cfg, build_sr_model(dom, cfg, tag), choice_batch_fn(grids), run, steps, tag)
 
 
 def sr_octave(dom: Any, cfg: Any, data: dict[str, Tensor], model: Denoiser, u: Tensor, f: Tensor, up: Tensor,

@@ -90,13 +90,14 @@ def test_super_resolution_rows_end_to_end(tmp_path):
     run = Path(out["run_dir"])
     rows = json.loads((run / "comparison.json").read_text())
     by = {(r["method"], r["resolution"]): r for r in rows}
-    for name in ("wdno_c2f", "physical_diffusion_c2f", "wdno_sr"):
+    for name in ("wdno_c2f", "physical_diffusion_c2f", "wdno_sr", "physical_diffusion_sr"):
         assert (name, "2x") in by and (name, "1x") not in by  # identical to the 1x method on the 1x grid
         assert by[(name, "2x")]["mse"] > 0
     # one super-resolution octave on top of the 1x model: twice its NFE; its training time adds to wdno's
     assert by[("wdno_sr", "2x")]["nfe"] == 2 * by[("wdno_c2f", "2x")]["nfe"]
     assert by[("wdno_sr", "2x")]["train_s"] > by[("wdno_c2f", "2x")]["train_s"]
-    assert (run / "baselines" / "wdno_sr").is_dir()
+    assert by[("physical_diffusion_sr", "2x")]["nfe"] == 2 * by[("physical_diffusion_c2f", "2x")]["nfe"]
+    assert (run / "baselines" / "wdno_sr").is_dir() and (run / "baselines" / "physical_diffusion_sr").is_dir()
     import xarray as xr
 
     with xr.open_dataset(run / "samples" / "trajectories_2x.nc", engine="h5netcdf") as ds:  # the 2x samples
@@ -109,11 +110,26 @@ def test_super_resolution_config_errors_name_the_fix():
     from domains import get_domain
 
     dom = get_domain("pde")
-    with pytest.raises(Exception, match="needs network.representation=wavelet"):
-        dom.load_config("smoke", ["validate.coarse_to_fine=[sr]", "network.representation=physical"])
     with pytest.raises(Exception, match="levels are >= 0"):
         dom.load_config("smoke", ["validate.coarse_to_fine=[sr]", "validate.sr_train_levels=[-1]"])
     with pytest.raises(Exception, match="trains on 2x-coarsened pairs.*divisible by 4"):
         dom.load_config("smoke", ["validate.coarse_to_fine=[sr]", "data.nt=6", "network.multires_coarse=[]"])
     with pytest.raises(Exception, match="interp|sr|literal"):
         dom.load_config("smoke", ["validate.coarse_to_fine=[cubic]"])
+
+
+def test_physical_super_resolution_model_takes_u_itself_as_the_extra_channel():
+    from domains import get_domain
+    from domains.pde.data import physical_scales
+    from domains.pde.superres import build_sr_model, octave_pairs
+
+    dom = get_domain("pde")
+    cfg = dom.load_config("smoke", ["data.nx=15", "data.nt=8", "network.representation=physical",
+                                    "network.base_channels=8", "network.norm_groups=4"])
+    u, f = _trajectories(8, 15)
+    data = {"scales": physical_scales(u, f), "band_scales": torch.ones(8)}
+    x0, cond = octave_pairs(dom, cfg, data, u, f)
+    assert x0.shape == (2, 2, 10, 16) and cond["channels"].shape == (2, 5, 10, 16)
+    model = build_sr_model(dom, cfg, "physical_diffusion_sr")
+    out = model(x0, torch.full((2,), 0.5), cond)
+    assert out.shape == x0.shape and torch.isfinite(out).all()
