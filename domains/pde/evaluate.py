@@ -1,7 +1,9 @@
 """Validation of the pde domain: simulation MSE against the solver, with baselines trained in the same run.
 
 Methods: ``wdno`` (the run's wavelet diffusion model), ``fno`` (Fourier neural operator) and
-``physical_diffusion`` (the same U-Net diffusion in physical space); both baselines get the run's
+``physical_diffusion`` (the same U-Net diffusion in physical space), plus, on the finer grids, the
+coarse-to-fine rows ``<method>_c2f`` / ``<method>_sr`` of both diffusion models (``superres.py``,
+``validate.coarse_to_fine``); both baselines get the run's
 training budget (steps x batch size) unless ``validate.baseline_steps`` says otherwise. Every method
 is scored on the 1x test set and on the finer test grids (2^k x) with the MSE of ``u`` over
 ``t > 0`` (``t = 0`` is given), and nMSE = MSE / mean(u^2).
