@@ -68,6 +68,16 @@ class GraphNetwork(ConfigModel):
     normalize_powers: bool = Field(False, description="divide A^c by n^(c-1)")
     spectral: int = Field(0, ge=0, description="extra pair channels λ_k u_k u_kᵀ of the k leading eigenpairs of "
                           "the noisy adjacency (0 = GDSS; see domains/graphs/spectral.py)")
+    bridge: bool = Field(False, description="with spectral > 0: two more pair channels, the Fiedler bisection of the "
+                         "current graph and the weight crossing it (a global bridge count; spectral.py)")
+
+
+    @model_validator(mode="after")
+    def _bridge_needs_spectral(self) -> GraphNetwork:
+        if self.bridge and not self.spectral:
+            raise ValueError("network.bridge adds channels to the spectral adjacency network; set network.spectral "
+                             ">= 1 too")
+        return self
 
 
 class GraphValidate(ConfigModel):
@@ -116,7 +126,7 @@ class GraphsDomain(DiffusionDomain):
 
             return spectral_score_net(cfg.data.max_feat, n.hidden, n.depth_x, n.layers_a, n.attn_dim, n.c_init,
                                       n.c_hid, n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip,
-                                      n.normalize_powers, n.spectral)
+                                      n.normalize_powers, n.spectral, n.bridge)
         return DenseGraphScoreNet(cfg.data.max_feat, n.hidden, n.depth_x, n.layers_a, n.attn_dim, n.c_init, n.c_hid,
                                   n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip, n.normalize_powers)
 

@@ -41,12 +41,40 @@ def test_spectral_channels_bad_k():
         spectral_channels(a, mask, 9)
 
 
-def test_spectral_network_is_permutation_equivariant():
+def test_bridge_channels_find_the_bisection_and_count_the_edges_across_it():
+    from domains.graphs.spectral import bridge_channels
+
+    a, mask = _two_triangles()
+    bridged = a.clone()
+    bridged[0, 2, 3] = bridged[0, 3, 2] = 1.0
+    ch = bridge_channels(bridged, mask)
+    assert ch.shape == (1, 8, 8, 2)
+    cross = ch[0, :6, :6, 0]
+    expect = torch.zeros(6, 6, dtype=torch.float64)
+    expect[:3, 3:] = expect[3:, :3] = 1.0
+    assert torch.equal(cross, expect)  # the two triangles are the two halves
+    assert torch.allclose(ch[0, :6, :6, 1], torch.ones(6, 6, dtype=torch.float64))  # one edge crosses
+    assert float(ch[0, 6:].abs().max()) == 0.0 and float(ch[0, :, 6:].abs().max()) == 0.0  # padding
+    two = bridged.clone()
+    two[0, 0, 4] = two[0, 4, 0] = 0.5  # a second, half-weight bridge
+    assert float(bridge_channels(two, mask)[0, 0, 0, 1]) == pytest.approx(1.5)
+    assert float(bridge_channels(a, mask)[0, 0, 0, 1]) == 0.0  # disconnected: nothing crosses
+
+
+def test_bridge_needs_spectral_channels():
+    from domains.graphs.domain import GraphNetwork
+
+    with pytest.raises(ValueError, match="set network.spectral"):
+        GraphNetwork(bridge=True)
+
+
+@pytest.mark.parametrize("bridge", [False, True])
+def test_spectral_network_is_permutation_equivariant(bridge):
     from domains.graphs.domain import GraphsConfig, GraphsDomain
 
     cfg = GraphsConfig(domain="graphs", dataset="community_small", data={"max_nodes": 8, "max_feat": 5},
                        network={"hidden": 8, "depth_x": 2, "layers_a": 2, "attn_dim": 8, "c_hid": 4, "heads": 2,
-                                "emb_dim": 8, "spectral": 2})
+                                "emb_dim": 8, "spectral": 2, "bridge": bridge})
     torch.manual_seed(0)
     net = GraphsDomain().build_network(cfg).double()
     x = torch.randn(2, 8, 5, dtype=torch.float64)
