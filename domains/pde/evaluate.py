@@ -32,7 +32,7 @@ from core.training.trainer import Trainer, tensor_batch_fn
 from domains.pde import plots
 from domains.pde.data import level_grid
 from domains.pde.fno import FNO2d, predict_fno, train_fno
-from domains.pde.sampling import condition, ensemble_mean
+from domains.pde.sampling import condition, ensemble_mean, member_sampling
 
 REFERENCE = "solver_1x_interp"  # not a method: the 1x solver trajectory interpolated to a finer grid
 
@@ -84,7 +84,7 @@ def diffusion_predictor(dom: Any, cfg: Any, model: Any, data: dict[str, Tensor])
     """``predict(level, u, f) -> (u_hat, NFE)``: the mean of ``validate.ensemble`` samples (member ``k`` seeded
     by ``derive_seed(seed, 'member', k)``; one member: the run's own samples)."""
     v = cfg.validate_
-    sc = cfg.sample.model_copy(update={"steps": v.ensemble_steps or cfg.sample.steps})
+    sc = member_sampling(cfg)
 
     seeds = [cfg.seed] if v.ensemble == 1 else [derive_seed(cfg.seed, "member", k) for k in range(v.ensemble)]
 

@@ -50,6 +50,11 @@ def generate(model: Callable[..., Any], rep: Representation, cond: dict[str, Ten
     return torch.cat(chunks), nfe
 
 
+def member_sampling(cfg: Any) -> Any:
+    """The sample config of one ensemble member: ``sample`` with ``validate.ensemble_steps`` steps when set."""
+    return cfg.sample.model_copy(update={"steps": cfg.validate_.ensemble_steps or cfg.sample.steps})
+
+
 def ensemble_mean(model: Callable[..., Any], rep: Representation, cond: dict[str, Tensor], seeds: Sequence[int],
                   sc: Any, scales: Tensor) -> tuple[Tensor, int]:
     """The mean ``u`` of one sample per seed in ``seeds`` (each a full :func:`generate` of every row of
@@ -65,4 +70,4 @@ def ensemble_mean(model: Callable[..., Any], rep: Representation, cond: dict[str
     return total / len(seeds), nfe
 
 
-__all__ = ["condition", "ensemble_mean", "generate"]
+__all__ = ["condition", "ensemble_mean", "generate", "member_sampling"]

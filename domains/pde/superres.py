@@ -43,7 +43,7 @@ from core.provenance import RunDir
 from core.seeding import derive_seed
 from core.training.trainer import choice_batch_fn, tensor_batch_fn
 from domains.pde.data import coarsen
-from domains.pde.sampling import condition, ensemble_mean
+from domains.pde.sampling import condition, ensemble_mean, member_sampling
 from domains.pde.state import Representation, known_mask, pack
 
 Predict = Callable[[int, Tensor, Tensor], tuple[Tensor, int]]
@@ -121,7 +121,7 @@ def sr_octave(dom: Any, cfg: Any, data: dict[str, Tensor], model: Denoiser, u: T
     (``u[:, 0]``), ``f`` and the interpolated coarse trajectory ``up``; member ``k`` seeded by
     ``derive_seed(seed, 'sr', octave, k)``."""
     v = cfg.validate_
-    sc = cfg.sample.model_copy(update={"steps": v.ensemble_steps or cfg.sample.steps})
+    sc = member_sampling(cfg)
     nt, nx = f.shape[-2:]
     rep = dom.representation(cfg, data, nt, nx)
     cond = condition(rep, u, f, data["scales"], "simulation", cfg.network.conditioning)
