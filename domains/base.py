@@ -148,7 +148,7 @@ class DiffusionDomain(Domain):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(cfg.seed, "init"))
             net = self.build_network(cfg)
-        return Denoiser(net, self.process(cfg), cfg.model.prediction, cfg.model.sigma_data)
+        return Denoiser(net, self.process(cfg), cfg.model.prediction, cfg.model.sigma_data, cfg.model.self_condition)
 
     def ingest(self, cfg: DomainConfig, run: RunDir) -> DatasetRef:
         entry = self.entry(cfg)
@@ -203,7 +203,7 @@ class DiffusionDomain(Domain):
         """``loss(model, x0, cond, generator) → [B]`` for the trainer: the core denoising loss (a domain
         with extra supervision on the denoised state, e.g. segmentation terms on a mask, overrides this)."""
         return DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
-                             space=self.state_space(cfg))
+                             space=self.state_space(cfg), self_condition_rate=cfg.loss.self_condition_rate)
 
     def train(self, cfg: DomainConfig, data: DatasetRef, run: RunDir) -> CheckpointRef:
         model = self.training_model(cfg)

@@ -17,6 +17,9 @@ from core.training.trainer import TrainConfig
 class ModelConfig(ConfigModel):
     prediction: Literal["eps", "x0", "v", "score", "velocity", "edm"] = "eps"
     sigma_data: float = Field(0.5, gt=0)
+    #: feed the network an earlier x0 estimate (core Denoiser self-conditioning); needs a network
+    #: that supports it (graphs)
+    self_condition: bool = False
 
 
 def registered(registry: Registry) -> Any:
@@ -32,6 +35,8 @@ def registered(registry: Registry) -> Any:
 class LossConfig(ConfigModel):
     weighting: registered(WEIGHTINGS) = "none"  # type: ignore[valid-type]
     time_sampler: registered(TIME_SAMPLERS) = "uniform"  # type: ignore[valid-type]
+    #: share of each batch trained with a first no-grad x0 estimate as self-conditioning input
+    self_condition_rate: float = Field(0.5, ge=0, le=1)
 
 
 class SampleConfig(ConfigModel):

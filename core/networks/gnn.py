@@ -160,17 +160,18 @@ class GraphAttentionLayer(nn.Module):
 
 
 class NodeScoreNet(nn.Module):
-    """GCN stack on ``x [B,N,F]``; concatenated layer outputs → MLP → ``[B,N,F]`` (masked).
+    """GCN stack on ``x [B,N,F]``; concatenated layer outputs → MLP → ``[B,N,out_feat]`` (masked;
+    ``out_feat`` defaults to ``F``).
 
     ``emb`` (``[B, emb_dim]``, optional) shifts every layer's pre-activation (FiLM bias)."""
 
-    def __init__(self, feat: int, hidden: int, depth: int, emb_dim: int = 0) -> None:
+    def __init__(self, feat: int, hidden: int, depth: int, emb_dim: int = 0, out_feat: int | None = None) -> None:
         super().__init__()
         dims = [feat] + [hidden] * depth
         self.convs = nn.ModuleList(DenseGCN(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.film = nn.ModuleList(nn.Linear(emb_dim, hidden) for _ in range(depth)) if emb_dim else None
         fdim = feat + hidden * depth
-        self.out = mlp(fdim, 2 * fdim, feat, 3)
+        self.out = mlp(fdim, 2 * fdim, feat if out_feat is None else out_feat, 3)
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor, emb: Tensor | None = None) -> Tensor:
         hs, h = [x], x
@@ -189,9 +190,10 @@ class AdjScoreNet(nn.Module):
 
     def __init__(self, feat: int, hidden: int = 32, attn_dim: int = 32, layers: int = 3, c_init: int = 2,
                  c_hid: int = 8, c_final: int = 4, heads: int = 4, num_linears: int = 2, emb_dim: int = 0,
-                 normalize_powers: bool = False) -> None:
+                 normalize_powers: bool = False, c_extra: int = 0) -> None:
         super().__init__()
         self.c_init, self.normalize_powers = c_init, normalize_powers
+        c_init = c_init + c_extra
         c_in = [c_init] + [c_hid] * (layers - 1)
         c_out = [c_hid] * (layers - 1) + [c_final]
         self.layers = nn.ModuleList(
@@ -201,8 +203,15 @@ class AdjScoreNet(nn.Module):
         fdim = c_init + sum(c_out)
         self.out = mlp(fdim, 2 * fdim, 1, 3)
 
-    def forward(self, x: Tensor, adj: Tensor, mask: Tensor, emb: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor, emb: Tensor | None = None,
+                extra: Tensor | None = None) -> Tensor:
         chans = adjacency_powers(adj, mask, self.c_init, self.normalize_powers)
+        if extra is not None:
+            chans = torch.cat([chans, extra], -1)
+        return self.layer_stack(chans, x, mask, emb)
+
+    def layer_stack(self, chans: Tensor, x: Tensor, mask: Tensor, emb: Tensor | None) -> Tensor:
+        """The attention layers and output MLP on the input pair channels ``chans [B,N,N,C]``."""
         feats, h = [chans], x
         for i, layer in enumerate(self.layers):
             h, chans = layer(h, chans, mask)
@@ -217,26 +226,47 @@ class DenseGraphScoreNet(nn.Module):
     """``net({x_key: [B,N,F], adj_key: [B,N,N]}, t, cond) -> same structure``; ``cond[mask_key]`` is the
     node mask ``[B,N]``. ``emb_dim = 0`` drops time conditioning (as in GDSS, whose networks infer the
     noise level from the input). The adjacency input is clipped to ``±adj_clip`` so that powers of an
-    unbounded noisy matrix stay finite."""
+    unbounded noisy matrix stay finite.
+
+    ``self_condition=True``: ``net(state, t, cond, self_cond=x0_prev)`` also takes an earlier estimate of the
+    clean state (core self-conditioning); its node features are concatenated to the noisy ones in both
+    networks and its adjacency is one more input pair channel of the adjacency network."""
 
     def __init__(self, feat: int, hidden: int = 32, depth_x: int = 2, layers_a: int = 3, attn_dim: int = 32,
                  c_init: int = 2, c_hid: int = 8, c_final: int = 4, heads: int = 4, num_linears: int = 2,
                  emb_dim: int = 0, adj_clip: float = 4.0, normalize_powers: bool = False, x_key: str = "x",
-                 adj_key: str = "adj", mask_key: str = "mask") -> None:
+                 adj_key: str = "adj", mask_key: str = "mask", self_condition: bool = False) -> None:
         super().__init__()
         self.adj_clip, self.keys = adj_clip, (x_key, adj_key, mask_key)
+        self.supports_self_condition = self.self_condition = bool(self_condition)
+        node_in = 2 * feat if self_condition else feat
         self.time = TimeConditioning(emb_dim) if emb_dim else None
-        self.net_x = NodeScoreNet(feat, hidden, depth_x, emb_dim)
-        self.net_a = AdjScoreNet(feat, hidden, attn_dim, layers_a, c_init, c_hid, c_final, heads, num_linears,
-                                 emb_dim, normalize_powers)
+        self.net_x = NodeScoreNet(node_in, hidden, depth_x, emb_dim, out_feat=feat)
+        self.net_a = AdjScoreNet(node_in, hidden, attn_dim, layers_a, c_init, c_hid, c_final, heads, num_linears,
+                                 emb_dim, normalize_powers, c_extra=int(self_condition))
 
-    def forward(self, state: Any, t: Tensor, cond: Any = None) -> StateDict:
+    def inputs(self, state: Any, t: Tensor, cond: Any, self_cond: Any) -> tuple[Tensor, Tensor, Tensor, Any, Tensor | None]:
+        """``(node input, clipped adjacency, mask, time embedding, self-conditioning adjacency or None)``."""
         xk, ak, mk = self.keys
         x = state[xk]
         mask = check_node_mask(cond, mk).to(x.dtype)
         emb = F.silu(self.time(t.reshape(-1).expand(x.shape[0]))) if self.time is not None else None
         adj = state[ak].clamp(-self.adj_clip, self.adj_clip)
-        return StateDict({xk: self.net_x(x, adj, mask, emb), ak: self.net_a(x, adj, mask, emb)})
+        if not self.self_condition:
+            if self_cond is not None:
+                raise ValueError("self_cond given to a graph network built without self_condition=True")
+            return x, adj, mask, emb, None
+        if self_cond is None:
+            sc_x, sc_a = torch.zeros_like(x), torch.zeros_like(adj)
+        else:
+            sc_x, sc_a = self_cond[xk], self_cond[ak].clamp(-self.adj_clip, self.adj_clip)
+        return torch.cat([x, mask_nodes(sc_x, mask)], -1), adj, mask, emb, mask_pairs(sc_a, mask, diagonal=False)
+
+    def forward(self, state: Any, t: Tensor, cond: Any = None, self_cond: Any = None) -> StateDict:
+        xk, ak, _ = self.keys
+        h, adj, mask, emb, sc_a = self.inputs(state, t, cond, self_cond)
+        extra = None if sc_a is None else sc_a[..., None]
+        return StateDict({xk: self.net_x(h, adj, mask, emb), ak: self.net_a(h, adj, mask, emb, extra)})
 
 
 __all__ = ["AdjScoreNet", "DenseGCN", "DenseGraphScoreNet", "GraphAttentionLayer", "GraphMultiHeadAttention",

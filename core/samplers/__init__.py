@@ -36,6 +36,8 @@ def sample(denoiser: Callable[..., Any], process: Any, x_init: State, *, sampler
     if ts is None:
         ts = make_schedule(schedule, process, steps)
     counter = CountingDenoiser(denoiser)
+    if callable(reset := getattr(denoiser, "reset_self_condition", None)):
+        reset()  # a self-conditioned denoiser starts the trajectory without an earlier estimate
     with torch.no_grad():
         x = fn(counter, process, x_init, ts, space=space, generator=generator, callback=callback, cond=cond,
                **options)

@@ -99,6 +99,13 @@ class GraphsConfig(DomainConfig):
     network: GraphNetwork = Field(default_factory=GraphNetwork)  # type: ignore[assignment]
     validate_: GraphValidate = Field(default_factory=GraphValidate, alias="validate")  # type: ignore[assignment]
 
+    @model_validator(mode="after")
+    def _steering_without_self_condition(self) -> GraphsConfig:
+        if self.model.self_condition and self.validate_.steer_particles:
+            raise ValueError("FK steering resamples particles, which a self-conditioned denoiser's fed-back "
+                             "estimate does not follow; set validate.steer_particles=0 or model.self_condition=false")
+        return self
+
 
 class GraphsDomain(DiffusionDomain):
     name = "graphs"
@@ -126,9 +133,10 @@ class GraphsDomain(DiffusionDomain):
 
             return spectral_score_net(cfg.data.max_feat, n.hidden, n.depth_x, n.layers_a, n.attn_dim, n.c_init,
                                       n.c_hid, n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip,
-                                      n.normalize_powers, n.spectral, n.bridge)
+                                      n.normalize_powers, n.spectral, n.bridge, cfg.model.self_condition)
         return DenseGraphScoreNet(cfg.data.max_feat, n.hidden, n.depth_x, n.layers_a, n.attn_dim, n.c_init, n.c_hid,
-                                  n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip, n.normalize_powers)
+                                  n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip, n.normalize_powers,
+                                  self_condition=cfg.model.self_condition)
 
     def sample_shape(self, cfg: GraphsConfig) -> dict[str, tuple[int, ...]]:
         n = cfg.data.max_nodes
@@ -186,6 +194,8 @@ class GraphsDomain(DiffusionDomain):
                                    "n_nonfinite": nonfinite(x)}
         metrics["mean_nodes"] = sum(g.number_of_nodes() for g in gen) / max(len(gen), 1)
         metrics["mean_edges"] = sum(g.number_of_edges() for g in gen) / max(len(gen), 1)
+        metrics.update(gm.connectivity_stats(gen))
+        metrics["connected_frac_test"] = gm.connectivity_stats(ref)["connected_frac"]
         if cfg.validate_.baselines:
             metrics.update(self.baselines(cfg, data, ref))
         rows = self.compare_samplers(cfg, info, ref)

@@ -176,3 +176,16 @@ def erdos_renyi_like(ref: Sequence[Any], n: int, generator: torch.Generator) -> 
         g.add_edges_from(zip(iu[0][keep].tolist(), iu[1][keep].tolist(), strict=True))
         out.append(g)
     return out
+
+
+def connectivity_stats(graphs: Sequence[Any]) -> dict[str, float]:
+    """Share of connected graphs and mean number of connected components (networkx graphs; an
+    empty graph counts as connected with one component). Community-small and ego-small graphs are
+    all connected, so a generated set's connected share is a direct check of its global structure
+    that the MMDs only see indirectly."""
+    import networkx as nx
+
+    if not graphs:
+        return {"connected_frac": float("nan"), "mean_components": float("nan")}
+    comps = [nx.number_connected_components(g) if g.number_of_nodes() else 1 for g in graphs]
+    return {"connected_frac": sum(c == 1 for c in comps) / len(comps), "mean_components": sum(comps) / len(comps)}

@@ -63,38 +63,42 @@ def bridge_channels(adj: Tensor, mask: Tensor) -> Tensor:
 
 class SpectralAdjScoreNet(AdjScoreNet):
     """:class:`~core.networks.gnn.AdjScoreNet` whose input channels are ``A … A^powers`` plus ``k``
-    spectral channels (:func:`spectral_channels`)."""
+    spectral channels (:func:`spectral_channels`). With ``self_condition`` the self-conditioning
+    adjacency (the earlier ``x0`` estimate, an almost clean graph late in sampling) gets the same
+    treatment: itself, its ``k`` spectral channels (and its bridge channels with ``bridge``)."""
 
     def __init__(self, feat: int, hidden: int, attn_dim: int, layers: int, powers: int, k: int, c_hid: int,
                  c_final: int, heads: int, num_linears: int, emb_dim: int, normalize_powers: bool,
-                 bridge: bool = False) -> None:
-        super().__init__(feat, hidden, attn_dim, layers, powers + k + 2 * bridge, c_hid, c_final, heads, num_linears,
-                         emb_dim, normalize_powers)
+                 bridge: bool = False, self_condition: bool = False) -> None:
+        per_graph = k + 2 * bridge
+        c_extra = per_graph + (1 + per_graph) * self_condition
+        super().__init__(feat, hidden, attn_dim, layers, powers, c_hid, c_final, heads, num_linears,
+                         emb_dim, normalize_powers, c_extra=c_extra)
         self.powers, self.k, self.bridge = powers, k, bridge
 
-    def forward(self, x: Tensor, adj: Tensor, mask: Tensor, emb: Tensor | None = None) -> Tensor:
-        parts = [adjacency_powers(adj, mask, self.powers, self.normalize_powers), spectral_channels(adj, mask, self.k)]
+    def _global(self, adj: Tensor, mask: Tensor) -> list[Tensor]:
+        parts = [spectral_channels(adj, mask, self.k)]
         if self.bridge:
             parts.append(bridge_channels(adj, mask))
-        chans = torch.cat(parts, -1)
-        feats, h = [chans], x
-        for i, layer in enumerate(self.layers):
-            h, chans = layer(h, chans, mask)
-            if self.film is not None and emb is not None:
-                h = h + self.film[i](emb)[:, None, :]
-                h = h * mask.to(h.dtype)[..., None]
-            feats.append(chans)
-        out = self.out(torch.cat(feats, -1)).squeeze(-1)
-        return mask_pairs(symmetrize(out), mask, diagonal=False)
+        return parts
+
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor, emb: Tensor | None = None,
+                extra: Tensor | None = None) -> Tensor:
+        parts = [adjacency_powers(adj, mask, self.powers, self.normalize_powers), *self._global(adj, mask)]
+        if extra is not None:  # [B,N,N,1]: the self-conditioning adjacency
+            parts += [extra, *self._global(extra[..., 0], mask)]
+        return self.layer_stack(torch.cat(parts, -1), x, mask, emb)
 
 
 def spectral_score_net(feat: int, hidden: int, depth_x: int, layers_a: int, attn_dim: int, c_init: int, c_hid: int,
                        c_final: int, heads: int, num_linears: int, emb_dim: int, adj_clip: float,
-                       normalize_powers: bool, k: int, bridge: bool = False) -> DenseGraphScoreNet:
+                       normalize_powers: bool, k: int, bridge: bool = False,
+                       self_condition: bool = False) -> DenseGraphScoreNet:
     """The GDSS X/A score networks with ``k`` spectral channels (and, with ``bridge``, the two
     :func:`bridge_channels`) added to the adjacency network."""
     net = DenseGraphScoreNet(feat, hidden, depth_x, layers_a, attn_dim, c_init, c_hid, c_final, heads, num_linears,
-                             emb_dim, adj_clip, normalize_powers)
-    net.net_a = SpectralAdjScoreNet(feat, hidden, attn_dim, layers_a, c_init, k, c_hid, c_final, heads, num_linears,
-                                    emb_dim, normalize_powers, bridge)
+                             emb_dim, adj_clip, normalize_powers, self_condition=self_condition)
+    node_in = 2 * feat if self_condition else feat
+    net.net_a = SpectralAdjScoreNet(node_in, hidden, attn_dim, layers_a, c_init, k, c_hid, c_final, heads,
+                                    num_linears, emb_dim, normalize_powers, bridge, self_condition)
     return net

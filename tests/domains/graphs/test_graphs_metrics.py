@@ -85,3 +85,11 @@ def test_gdss_protocol_small_generated_set_and_identity():
     assert small["degree_mmd"] > small["degree_mmd_all"] > 0
     with pytest.raises(ValueError, match="at least one"):
         gm.gdss_protocol_mmds(ref, [])
+
+
+def test_connectivity_stats():
+    two_parts = nx.disjoint_union(nx.complete_graph(3), nx.path_graph(2))
+    stats = gm.connectivity_stats([nx.cycle_graph(5), two_parts, nx.empty_graph(0), nx.empty_graph(3)])
+    assert stats["connected_frac"] == pytest.approx(2 / 4)  # the cycle and the empty graph
+    assert stats["mean_components"] == pytest.approx((1 + 2 + 1 + 3) / 4)
+    assert math.isnan(gm.connectivity_stats([])["connected_frac"])

@@ -24,11 +24,23 @@ def test_smoke_pipeline(tmp_path):
     for k in ("degree_mmd", "cluster_mmd", "orbit_mmd", "train_degree_mmd", "er_orbit_mmd"):
         assert metrics[k] is not None and metrics[k] >= -1e-9
     assert metrics["n"] == 6 and metrics["nfe"] > 0 and metrics["n_test"] == 20
+    assert metrics["connected_frac_test"] == 1.0 and 0.0 <= metrics["connected_frac"] <= 1.0
     doc = json.loads((run / "samples" / "graphs.json").read_text())
     assert doc["num_graphs"] == 6 and all(12 <= g["num_nodes"] <= 20 for g in doc["graphs"])
     assert (run / "plots" / "graphs.png").stat().st_size > 1000
     rows = json.loads((run / "sampler_comparison.json").read_text())
     assert rows[0]["sampler"] == "dpmpp_2m" and rows[0]["nfe"] > 0
+
+
+@pytest.mark.skipif(not (data_root() / "graphs" / "community_small.json").exists(), reason="data root absent")
+def test_self_conditioned_pipeline(tmp_path):
+    from domains.pipeline import run_pipeline
+
+    out = run_pipeline("graphs", "smoke", [*TINY, "model.self_condition=true", "validate.compare_samplers=[]",
+                                            "network.spectral=2"], runs_root=str(tmp_path))
+    assert out["status"] == "completed"
+    metrics = json.loads((Path(out["run_dir"]) / "metrics.json").read_text())
+    assert metrics["n"] == 6 and metrics["nfe"] > 0 and metrics["n_nonfinite"] == 0
 
 
 def test_unknown_config_key_is_an_error():

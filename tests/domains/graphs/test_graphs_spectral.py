@@ -89,3 +89,51 @@ def test_spectral_network_is_permutation_equivariant(bridge):
     assert torch.allclose(out_p["adj"], out["adj"][:, perm][:, :, perm], atol=1e-10)
     assert torch.allclose(out_p["x"], out["x"][:, perm], atol=1e-10)
     assert float(out["adj"][1, 6:].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("spectral,bridge", [(0, False), (2, False), (2, True)])
+def test_self_conditioned_network_is_equivariant_and_uses_the_estimate(spectral, bridge):
+    from domains.graphs.domain import GraphsConfig, GraphsDomain
+
+    cfg = GraphsConfig(domain="graphs", dataset="community_small", data={"max_nodes": 8, "max_feat": 5},
+                       model={"prediction": "x0", "self_condition": True},
+                       network={"hidden": 8, "depth_x": 2, "layers_a": 2, "attn_dim": 8, "c_hid": 4, "heads": 2,
+                                "emb_dim": 8, "spectral": spectral, "bridge": bridge})
+    torch.manual_seed(0)
+    dom = GraphsDomain()
+    net = dom.build_network(cfg).double()
+    assert net.supports_self_condition
+    g = torch.Generator().manual_seed(1)
+    x, a = torch.randn(2, 8, 5, generator=g, dtype=torch.float64), torch.randn(2, 8, 8, generator=g, dtype=torch.float64)
+    a = a + a.transpose(1, 2)
+    sc_a = (torch.rand(2, 8, 8, generator=g, dtype=torch.float64) > 0.6).double()
+    sc = StateDict({"x": torch.randn(2, 8, 5, generator=g, dtype=torch.float64), "adj": torch.triu(sc_a, 1) + torch.triu(sc_a, 1).transpose(1, 2)})
+    mask = torch.ones(2, 8, dtype=torch.float64)
+    mask[1, 6:] = 0.0
+    t = torch.rand(2, dtype=torch.float64)
+    out = net(StateDict({"x": x, "adj": a}), t, {"mask": mask}, self_cond=sc)
+    perm = torch.cat([torch.randperm(6), torch.tensor([6, 7])])
+    p = lambda s: StateDict({"x": s["x"][:, perm], "adj": s["adj"][:, perm][:, :, perm]})  # noqa: E731
+    out_p = net(p(StateDict({"x": x, "adj": a})), t, {"mask": mask[:, perm]}, self_cond=p(sc))
+    assert torch.allclose(out_p["adj"], out["adj"][:, perm][:, :, perm], atol=1e-10)
+    assert torch.allclose(out_p["x"], out["x"][:, perm], atol=1e-10)
+    none = net(StateDict({"x": x, "adj": a}), t, {"mask": mask})  # zeros: a different output
+    assert float((none["adj"] - out["adj"]).abs().max()) > 1e-6 and float((none["x"] - out["x"]).abs().max()) > 1e-6
+    # the denoiser built by the domain carries the flag through
+    assert dom.denoiser(cfg).self_condition
+
+
+def test_self_condition_config_errors():
+    from domains.graphs.domain import GraphsConfig
+
+    with pytest.raises(ValueError, match="steer_particles"):
+        GraphsConfig(domain="graphs", dataset="qm9", model={"self_condition": True},
+                     validate={"steer_particles": 4})
+    plain = GraphsConfig(domain="graphs", dataset="community_small", data={"max_nodes": 8, "max_feat": 5},
+                         network={"hidden": 8, "attn_dim": 8, "heads": 2})
+    from domains.graphs.domain import GraphsDomain
+
+    with pytest.raises(ValueError, match="without self_condition"):
+        GraphsDomain().build_network(plain)(StateDict({"x": torch.zeros(1, 8, 5), "adj": torch.zeros(1, 8, 8)}),
+                                            torch.zeros(1), {"mask": torch.ones(1, 8)},
+                                            self_cond=StateDict({"x": torch.zeros(1, 8, 5), "adj": torch.zeros(1, 8, 8)}))
