@@ -110,9 +110,15 @@ class PDEDomain(DiffusionDomain):
     def build_network(self, cfg: PDEConfig) -> nn.Module:  # type: ignore[override]
         n = cfg.network
         ch = 8 if n.representation == "wavelet" else 2
-        return UNet(2, ch, ch, base_channels=n.base_channels, channel_mults=n.channel_mults,
-                    num_res_blocks=n.num_res_blocks, attention_levels=n.attention_levels,
-                    cond_channels=4 * (ch // 2), norm_groups=n.norm_groups)
+        sc = ch if cfg.model.self_condition else 0  # the earlier x0 estimate as extra input channels
+        net = UNet(2, ch, ch, base_channels=n.base_channels, channel_mults=n.channel_mults,
+                   num_res_blocks=n.num_res_blocks, attention_levels=n.attention_levels,
+                   cond_channels=4 * (ch // 2) + sc, norm_groups=n.norm_groups)
+        if not sc:
+            return net
+        from core.networks.self_condition import ChannelSelfCondition
+
+        return ChannelSelfCondition(net, 4 * (ch // 2))
 
     def sample_shape(self, cfg: PDEConfig) -> tuple[int, ...]:  # type: ignore[override]
         return Representation(cfg.network.representation, layout_shape(cfg.data.nt, cfg.data.nx),

@@ -100,7 +100,7 @@ def train_denoiser(dom: Any, cfg: Any, model: Any, batch_fn: Any, run: RunDir, s
     """Train ``model`` (a core denoiser) on ``batch_fn`` with the core Trainer and ``cfg``'s loss, ``steps`` x
     the run's batch size, checkpointed (and resumable) under ``baselines/<tag>``; EMA weights, eval mode."""
     loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
-                         space=dom.state_space(cfg))
+                         space=dom.state_space(cfg), self_condition_rate=cfg.loss.self_condition_rate)
     tcfg = cfg.train.model_copy(update={"steps": steps, "checkpoint_every": steps,
                                         "seed": derive_seed(cfg.seed, "train", tag)})
     trainer = Trainer(model, loss, batch_fn, tcfg, checkpoint_dir=run.path / "baselines" / tag,

@@ -115,3 +115,26 @@ def test_sample_resets_so_repeated_runs_agree():
     assert torch.equal(a.x, b.x)
     starts = [s for s in d.net.seen if not s.abs().sum()]
     assert len(starts) == 2  # each run started once from zeros, the other calls got feedback
+
+
+def test_channel_self_condition_appends_the_estimate_to_the_conditioning_channels():
+    from core.networks.self_condition import ChannelSelfCondition
+    from core.networks.unet import UNet
+
+    torch.manual_seed(0)
+    unet = UNet(2, 2, 2, base_channels=8, channel_mults=(1, 2), num_res_blocks=1, cond_channels=3 + 2,
+                norm_groups=4)
+    net = ChannelSelfCondition(unet, 3)
+    x, t = torch.randn(2, 2, 8, 8), torch.full((2,), 0.5)
+    given = torch.randn(2, 3, 8, 8)
+    sc = torch.randn(2, 2, 8, 8)
+    out = net(x, t, {"channels": given}, self_cond=sc)
+    assert torch.allclose(out, unet(x, t, {"channels": torch.cat([given, sc], 1)}))
+    assert torch.allclose(net(x, t, {"channels": given}), unet(x, t, {"channels": torch.cat([given, 0 * sc], 1)}))
+    assert torch.allclose(net(x, t, None, self_cond=sc), unet(x, t, {"channels": torch.cat([0 * given, sc], 1)}))
+    with pytest.raises(ValueError, match="self_cond has shape"):
+        net(x, t, {"channels": given}, self_cond=torch.zeros(2, 1, 8, 8))
+    d = Denoiser(net, make_process({"name": "vp"}), "x0", self_condition=True)
+    loss = DenoisingLoss(d.process, self_condition_rate=0.5)
+    value = loss(d, torch.randn(4, 2, 8, 8), {"channels": torch.randn(4, 3, 8, 8)}, torch.Generator().manual_seed(0))
+    assert value.shape == (4,) and torch.isfinite(value).all()
