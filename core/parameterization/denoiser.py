@@ -102,11 +102,15 @@ class Denoiser(nn.Module):
         return self.net(x, t, cond, self_cond=self_cond)
 
     def _sc_input(self, x: State, self_cond: State | None) -> State | None:
+        """The estimate as the network sees it: zeros when absent; under EDM preconditioning divided by
+        ``sigma_data``, so that, like ``c_in x``, it enters at unit scale."""
         if not self.self_condition:
             if self_cond is not None:
                 raise ValueError("self_cond given to a denoiser built without self_condition=True")
             return None
-        return _zeros_like(x) if self_cond is None else self_cond
+        if self_cond is None:
+            return _zeros_like(x)
+        return self_cond / self.sigma_data if self.prediction == "edm" else self_cond
 
     def _previous(self, x: State, t: Tensor) -> State | None:
         prev = self._sc_prev

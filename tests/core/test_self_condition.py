@@ -138,3 +138,14 @@ def test_channel_self_condition_appends_the_estimate_to_the_conditioning_channel
     loss = DenoisingLoss(d.process, self_condition_rate=0.5)
     value = loss(d, torch.randn(4, 2, 8, 8), {"channels": torch.randn(4, 3, 8, 8)}, torch.Generator().manual_seed(0))
     assert value.shape == (4,) and torch.isfinite(value).all()
+
+
+def test_edm_denoiser_feeds_the_estimate_at_unit_scale():
+    d = Denoiser(Recorder(), make_process({"name": "edm", "sigma_data": 0.1}), "edm", sigma_data=0.1,
+                 self_condition=True)
+    x, t = torch.randn(2, 3), torch.full((2,), 0.5)
+    est = torch.full((2, 3), 0.2)
+    d(x, t, self_cond=est)
+    assert torch.allclose(d.net.seen[-1], est / 0.1)
+    d.native(x, t, self_cond=est)
+    assert torch.allclose(d.net.seen[-1], est / 0.1)
