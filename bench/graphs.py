@@ -74,11 +74,15 @@ def protocol(r: dict[str, Any]) -> str:
 
 
 def network(r: dict[str, Any]) -> str:
-    """``spectral k, `` when the run's adjacency network had spectral channels (the recorded config)."""
+    """What the run's networks add to GDSS's (spectral channels, self-conditioning; the recorded config)."""
     import yaml
 
-    k = (yaml.safe_load(r.get("config") or "{}") or {}).get("network", {}).get("spectral", 0)
-    return f"+ {k} spectral channels, " if k else "GDSS networks, "
+    cfg = yaml.safe_load(r.get("config") or "{}") or {}
+    k = cfg.get("network", {}).get("spectral", 0)
+    extras = [f"{k} spectral channels"] if k else []
+    if cfg.get("model", {}).get("self_condition"):
+        extras.append("self-conditioning")
+    return f"+ {', '.join(extras)}, " if extras else "GDSS networks, "
 
 
 def _groups(rows: list[dict[str, Any]], ds: str) -> dict[str, list[dict[str, Any]]]:
