@@ -26,7 +26,7 @@ from core.parameterization.preconditioning import edm_coefficients
 from core.processes.base import ForwardProcess
 from core.registry import UnknownNameError
 from core.tensor_utils import bcast
-from core.types import State
+from core.types import State, tree_map
 
 PARAMETERIZATIONS: tuple[str, ...] = (*PREDICTIONS, "edm")
 
@@ -121,19 +121,11 @@ class Denoiser(nn.Module):
 
 
 def _zeros_like(x: State) -> State:
-    from core.types import StateDict
-
-    if isinstance(x, dict):
-        return StateDict({k: torch.zeros_like(v) for k, v in x.items()})
-    return torch.zeros_like(x)
+    return tree_map(torch.zeros_like, x)
 
 
 def _detach(x: State) -> State:
-    from core.types import StateDict
-
-    if isinstance(x, dict):
-        return StateDict({k: v.detach() for k, v in x.items()})
-    return x.detach()
+    return tree_map(lambda v: v.detach(), x)
 
 
 def _same_shape(a: State, b: State) -> bool:
