@@ -3,7 +3,9 @@
 The model is a :class:`~core.parameterization.Denoiser`; the loss regresses its *native* output on
 the matching target (ε, x0, v, score or velocity — the conversions module builds the target), with
 a pluggable time sampler and weighting, and reduces through the state space so masked (padded)
-elements never count. For EDM-preconditioned models it is the EDM loss ``λ(σ) ‖D(x_t) - x0‖²``.
+elements never count. The residual ``prediction - target`` goes through the space's
+``loss_residual`` before it is squared (the identity unless the space maps it, e.g. from wavelet
+coefficients back to the physical field). For EDM-preconditioned models it is the EDM loss ``λ(σ) ‖D(x_t) - x0‖²``.
 
 Self-conditioned models (``Denoiser(self_condition=True)``) are trained as Chen et al. (2023) do: on a
 random ``self_condition_rate`` share of the samples the network gets a first, gradient-free estimate
@@ -50,12 +52,12 @@ class DenoisingLoss:
         sc = self._self_cond(model, x_t, t, cond, generator)
         kw = {} if sc is None else {"self_cond": sc}
         if pred == "edm":
-            err = (model(x_t, t, cond, **kw) - x0) ** 2
+            err = self.space.loss_residual(model(x_t, t, cond, **kw) - x0, cond) ** 2
             w = WEIGHTINGS.get("edm")(self.process, t, sigma_data=model.sigma_data)
         else:
             out = model.native(x_t, t, cond, **kw)
             tgt = target(pred, x0, noise, *vars(coefs(self.process, t, x0)).values())
-            err = (out - tgt) ** 2
+            err = self.space.loss_residual(out - tgt, cond) ** 2
             w = self.weighting(self.process, t, **self.weighting_options)
         check_finite(err, "loss error")
         return self.space.reduce(err * bcast(w, err), cond)

@@ -27,6 +27,14 @@ class EuclideanSpace:
     def project(self, x: State, t: Tensor | None = None, cond: Any = None) -> State:
         return x
 
+    def loss_residual(self, diff: State, cond: Any = None) -> State:
+        """The residual a loss squares, from ``prediction - target`` in the state: the identity here.
+
+        A space whose state is a linear transform of the quantity that matters (wavelet coefficients
+        of a field, say) can map the residual back, so the loss is measured where the error counts.
+        """
+        return diff
+
     def reduce(self, err: State, cond: Any = None) -> Tensor:
         """Mean of a per-element error over every non-batch element: ``[B]``."""
         total = batch_sum(err)
@@ -84,6 +92,9 @@ class InpaintingSpace(EuclideanSpace):
         else:
             known_t = self.process.perturb(self.known, t, self.base.noise_like(self.known, self.generator, cond))
         return mask * known_t + (1.0 - mask) * x
+
+    def loss_residual(self, diff: State, cond: Any = None) -> State:
+        return self.base.loss_residual(diff, cond)
 
     def reduce(self, err: State, cond: Any = None) -> Tensor:
         return self.base.reduce(err, cond)

@@ -26,6 +26,11 @@ class PDENetwork(ConfigModel):
     conditioning: Literal["broadcast", "known"] = Field(
         "broadcast", description="network conditioning: u0 (and u_T) repeated over time plus f ('broadcast'), "
                                  "or only the known entries and the mask ('known')")
+    loss_space: Literal["state", "physical", "physical_unknown"] = Field(
+        "state", description="where the denoising loss is measured: on the diffusion state (the wavelet "
+                             "coefficients, or the array for the baseline), on the physical array the state decodes "
+                             "to ('physical'), or on its entries the task must generate ('physical_unknown': "
+                             "not u0, f in simulation or u_T in control, nor the padding)")
     multires_coarse: list[int] = Field(
         default_factory=list, description="multi-resolution training: also train on the training trajectories "
                                           "coarsened 2^k x (k in this list), one grid per batch")

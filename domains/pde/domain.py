@@ -88,7 +88,10 @@ class PDEDomain(DiffusionDomain):
         full = pack(u, f, data["scales"])
         tasks = cfg.network.tasks
         mask = torch.cat([known_mask(tasks[i % len(tasks)], nt, nx) for i in range(full.shape[0])])
-        return rep.encode(full), {"channels": rep.cond_channels(full * mask, mask, cfg.network.conditioning)}
+        cond = {"channels": rep.cond_channels(full * mask, mask, cfg.network.conditioning)}
+        if cfg.network.loss_space == "physical_unknown":
+            cond["unknown"] = 1.0 - mask
+        return rep.encode(full), cond
 
     def training_grids(self, cfg: PDEConfig, data: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, Any]]:
         """The training set on the 1x grid and, for multi-resolution training, on the coarser grids."""
@@ -127,7 +130,7 @@ class PDEDomain(DiffusionDomain):
     def state_space(self, cfg: PDEConfig) -> TrajectorySpace:  # type: ignore[override]
         rep = Representation(cfg.network.representation, layout_shape(cfg.data.nt, cfg.data.nx),
                              cfg.network.wavelet, self._band_scales)
-        return TrajectorySpace(self.process(cfg), rep)
+        return TrajectorySpace(self.process(cfg), rep, loss_space=cfg.network.loss_space)
 
     # ---- sampling ----------------------------------------------------------------------------
     def _generate(self, cfg: PDEConfig, ckpt: CheckpointRef, run: RunDir, start: int, stop: int,

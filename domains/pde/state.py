@@ -132,12 +132,47 @@ class Representation:
         return 16 if self.kind == "wavelet" else 4
 
 
-class TrajectorySpace(InpaintingSpace):
-    """Replacement conditioning in physical space; ``cond['known']``/``cond['mask']`` are physical arrays."""
+LossSpace = Literal["state", "physical", "physical_unknown"]
 
-    def __init__(self, process: ForwardProcess, rep: Representation, generator: torch.Generator | None = None) -> None:
+
+class TrajectorySpace(InpaintingSpace):
+    """Replacement conditioning in physical space; ``cond['known']``/``cond['mask']`` are physical arrays.
+
+    ``loss_space`` chooses where training errors are measured: on the state itself (``state``), on the
+    physical array it decodes to (``physical``; the representation is linear, so the residual is
+    decoded), or only on the physical entries the task generates (``physical_unknown``, which needs
+    ``cond['unknown']``, 1 there, from the training data). The bior wavelets are biorthogonal, not
+    orthonormal, so a coefficient error and a physical error of the same size are not the same.
+    """
+
+    def __init__(self, process: ForwardProcess, rep: Representation, generator: torch.Generator | None = None,
+                 loss_space: LossSpace = "state") -> None:
         super().__init__(process, known=torch.zeros(()), mask=torch.zeros(()), generator=generator)
-        self.rep = rep
+        if loss_space not in ("state", "physical", "physical_unknown"):
+            raise ValueError(f"loss_space {loss_space!r}: choose 'state', 'physical' or 'physical_unknown'")
+        self.rep, self.loss_space = rep, loss_space
+        self._decoders: dict[tuple[int, int], Representation] = {}
+
+    def _decoder(self, state_hw: tuple[int, int]) -> Representation:
+        """The representation of the grid a residual lives on (multi-resolution batches change it)."""
+        shape = state_hw if self.rep.kind == "physical" else (2 * state_hw[0], 2 * state_hw[1])
+        if shape == self.rep.shape:
+            return self.rep
+        if shape not in self._decoders:
+            wavelet = self.rep.dwt.wavelet if self.rep.dwt is not None else "bior2.4"
+            self._decoders[shape] = Representation(self.rep.kind, shape, wavelet, self.rep.band_scales)
+        return self._decoders[shape]
+
+    def loss_residual(self, diff: Tensor, cond: Any = None) -> Tensor:  # type: ignore[override]
+        if self.loss_space == "state":
+            return diff
+        phys = self._decoder(tuple(diff.shape[-2:])).decode(diff)
+        if self.loss_space == "physical_unknown":
+            if cond is None or "unknown" not in cond:
+                raise KeyError("loss_space 'physical_unknown' needs cond['unknown'] (1 where the task generates "
+                               "the entry); the domain's training data provides it")
+            phys = phys * cond["unknown"].to(phys)
+        return phys
 
     def project(self, x: Tensor, t: Tensor | None = None, cond: Any = None) -> Tensor:  # type: ignore[override]
         if cond is None or "known" not in cond:
@@ -150,4 +185,4 @@ class TrajectorySpace(InpaintingSpace):
         return self.rep.encode(phys)
 
 
-__all__ = ["Conditioning", "Representation", "Task", "broadcast_conditioning", "TrajectorySpace", "known_mask", "layout_shape", "pack", "unpack"]
+__all__ = ["Conditioning", "LossSpace", "Representation", "Task", "broadcast_conditioning", "TrajectorySpace", "known_mask", "layout_shape", "pack", "unpack"]

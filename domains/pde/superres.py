@@ -85,7 +85,10 @@ def octave_pairs(dom: Any, cfg: Any, data: dict[str, Tensor], u: Tensor, f: Tens
     up = interpolate_octave(uc, u[:, 0])
     ch = torch.cat([rep.cond_channels(full * mask, mask, cfg.network.conditioning),
                     coarse_channels(rep, up, data["scales"])], dim=1)
-    return rep.encode(full), {"channels": ch}
+    cond = {"channels": ch}
+    if cfg.network.loss_space == "physical_unknown":
+        cond["unknown"] = 1.0 - mask
+    return rep.encode(full), cond
 
 
 def build_sr_model(dom: Any, cfg: Any, tag: str = "wdno_sr") -> Denoiser:

@@ -150,3 +150,22 @@ def test_small_network_learns_a_2d_mixture() -> None:
     assert dist < 2.0 * floor, (dist, floor)  # two independent 2000-point samples: floor ≈ 0.14
     assert dist < 0.5 * prior_dist
     assert float(gmm.log_prob(out).mean()) > float(gmm.log_prob(ref).mean()) - 1.0
+
+
+def test_loss_squares_the_space_residual() -> None:
+    """The residual goes through ``space.loss_residual`` before squaring: a space that doubles it gives 4x
+    the loss; the identity (the default) gives the plain loss."""
+    from core.samplers import EuclideanSpace
+
+    class Doubling(EuclideanSpace):
+        def loss_residual(self, diff, cond=None):
+            return 2.0 * diff
+
+    process = make_process("vp")
+    torch.manual_seed(0)
+    model = Denoiser(MLPDenoiserNet(3, hidden=16, depth=1, emb_dim=16), process, "eps")
+    x0 = torch.randn(16, 3)
+    plain = DenoisingLoss(process)(model, x0, None, torch.Generator().manual_seed(5))
+    doubled = DenoisingLoss(process, space=Doubling())(model, x0, None, torch.Generator().manual_seed(5))
+    assert torch.allclose(doubled, 4.0 * plain, rtol=1e-5)
+    assert bool((plain > 0).all())

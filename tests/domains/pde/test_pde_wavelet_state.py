@@ -104,3 +104,39 @@ def test_coarsen_keeps_the_nested_points():
     assert torch.equal(fc[0, 0], torch.tensor([51.0, 53.0, 55.0]))  # mean of frames 0 and 1
     with pytest.raises(ValueError, match="cannot be coarsened 8x"):
         coarsen(u, f, 3)
+
+
+def _space(kind, wavelet, loss_space, nt=8, nx=7, band_scales=None):
+    rep = Representation(kind, layout_shape(nt, nx), wavelet, band_scales)
+    return rep, TrajectorySpace(make_process("edm"), rep, loss_space=loss_space)
+
+
+def test_physical_loss_residual_is_the_decoded_state_residual():
+    rep, space = _space("wavelet", "bior2.4", "physical", band_scales=torch.full((8,), 0.5))
+    diff = torch.randn(3, *rep.state_shape(), generator=torch.Generator().manual_seed(0))
+    phys = space.loss_residual(diff)
+    assert phys.shape == (3, 2, *layout_shape(8, 7))
+    assert torch.allclose(rep.encode(phys), diff, atol=1e-5)
+    # bior2.4 is biorthogonal, not orthonormal: the squared errors differ; for haar (orthonormal) they agree
+    assert not torch.allclose(phys.pow(2).sum(), (diff * 0.5).pow(2).sum(), rtol=1e-3)
+    rep_h, space_h = _space("wavelet", "haar", "physical")
+    d = torch.randn(3, *rep_h.state_shape(), dtype=torch.float64)
+    assert torch.allclose(space_h.loss_residual(d).pow(2).sum(), d.pow(2).sum())
+    _, space_state = _space("wavelet", "bior2.4", "state")
+    assert space_state.loss_residual(diff) is diff
+
+
+def test_physical_unknown_residual_drops_known_entries_and_follows_the_grid():
+    rep, space = _space("wavelet", "bior2.4", "physical_unknown")
+    mask = known_mask("simulation", 8, 7, 2)
+    diff = torch.randn(2, *rep.state_shape())
+    out = space.loss_residual(diff, {"unknown": 1.0 - mask})
+    assert bool((out[mask.bool()] == 0).all()) and bool((out[~mask.bool()] != 0).any())
+    # a 2x-coarser batch (multi-resolution training) decodes on its own grid
+    coarse_mask = known_mask("simulation", 4, 3, 2)
+    coarse = space.loss_residual(torch.randn(2, 8, *[s // 2 for s in layout_shape(4, 3)]), {"unknown": 1.0 - coarse_mask})
+    assert coarse.shape == (2, 2, *layout_shape(4, 3))
+    with pytest.raises(KeyError, match="unknown"):
+        space.loss_residual(diff, {"channels": diff})
+    with pytest.raises(ValueError, match="loss_space"):
+        _space("wavelet", "bior2.4", "coefficients")
