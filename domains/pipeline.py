@@ -18,7 +18,7 @@ from typing import Any
 
 from core.catalog import entry_checksum
 from core.config import validate_config
-from core.provenance import RunDir, atomic_write_json
+from core.provenance import RunDir, atomic_write_json, code_version
 from core.seeding import derive_seed
 from domains import get_domain, launch
 from domains.base import STAGES, Domain
@@ -217,21 +217,66 @@ if __name__ == "__main__":
     main()
 
 
-def resample(run_path: str, *, n: int | None = None, sampler: str | None = None, steps: int | None = None) -> dict:
-    """A new sample set from a finished run's checkpoint, under ``RUN_DIR/resamples/<id>/``."""
-    from core.provenance import new_run_id
+RESAMPLE_SECTIONS = ("sample", "validate")
+
+
+def resample(run_path: str, *, n: int | None = None, sampler: str | None = None, steps: int | None = None,
+             overrides: Sequence[str] = (), validate: bool = False) -> dict:
+    """A new sample set from a finished run's checkpoint, under ``RUN_DIR/resamples/<id>/``.
+
+    ``overrides`` (``key=value``) may change only ``sample.*`` and ``validate.*`` settings: anything else
+    would describe a model other than the checkpoint. The folder gets its own config, environment and
+    ``record.json`` (naming the parent run and the checkpoint); with ``validate`` the new samples are
+    scored with the run's metrics against its ingested data into the folder's ``metrics.json``.
+    """
+    from core.config import apply_overrides, parse_override
+    from core.provenance import new_run_id, utc_now
 
     domain, cfg = load_run_config(run_path)
     dom = get_domain(domain)
+    for text in overrides:
+        key = parse_override(text)[0]
+        if key.split(".")[0] not in RESAMPLE_SECTIONS:
+            raise ValueError(f"resample override {key!r}: only sample.* and validate.* settings can change for a "
+                             f"trained checkpoint (the rest must match how it was trained); start a new run with "
+                             f"`diffusci run {domain} --set {text}` instead")
+    data = cfg.model_dump(mode="json", by_alias=True)
     upd = {k: v for k, v in {"n": n, "sampler": sampler, "steps": steps}.items() if v is not None}
-    cfg = _as_config(dom, {**cfg.model_dump(mode="json", by_alias=True),
-                           "sample": {**cfg.sample.model_dump(), **upd}})
+    data["sample"] = {**data["sample"], **upd}
+    cfg = _as_config(dom, apply_overrides(data, overrides, type(cfg)))
     ckpt = load_ref(run_path, "train")
-    out = RunDir(Path(run_path) / "resamples" / new_run_id())
+    rid = new_run_id()
+    out = RunDir(Path(run_path) / "resamples" / rid)
     out.samples.mkdir(parents=True)
     out.write_config(cfg)
-    ref = dom.sample(cfg, ckpt, out)
-    return {"samples": ref.path, "files": list(ref.files), "n": ref.n, **ref.info}
+    out.write_env()
+    now = utc_now()
+    atomic_write_json(out.record_path, {
+        "run_id": rid, "domain": domain, "created": now, "updated": now, "flow_run_id": None,
+        "code_version": code_version(), "status": "pending", "stages": {},
+        "parent_run": str(Path(run_path).resolve()), "checkpoint": dataclasses.asdict(ckpt),
+        "overrides": {**{f"sample.{k}": v for k, v in upd.items()}, **dict(parse_override(o) for o in overrides)}})
+    result: dict[str, Any] = {"run_dir": str(out.path)}
+    out.mark_stage("sample", "running")
+    t0 = time.perf_counter()
+    try:
+        ref = dom.sample(cfg, ckpt, out)
+    except BaseException as exc:
+        out.mark_stage("sample", "failed", error=exc)
+        raise
+    record_result(str(out.path), "sample", ref, seconds=time.perf_counter() - t0)
+    result.update({"samples": ref.path, "files": list(ref.files), "n": ref.n, **ref.info})
+    if validate:
+        out.mark_stage("validate", "running")
+        t0 = time.perf_counter()
+        try:
+            metrics = dom.validate(cfg, ref, load_ref(run_path, "ingest"), out)
+        except BaseException as exc:
+            out.mark_stage("validate", "failed", error=exc)
+            raise
+        record_result(str(out.path), "validate", metrics, seconds=time.perf_counter() - t0)
+        result["metrics"] = metrics
+    return result
 
 
 def compare_runs(original: str, reproduced: str) -> dict[str, Any]:

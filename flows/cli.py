@@ -103,15 +103,20 @@ def sample(
     n: Annotated[int | None, typer.Option(help="number of samples")] = None,
     sampler: Annotated[str | None, typer.Option(help="sampler name")] = None,
     steps: Annotated[int | None, typer.Option(help="sampler steps")] = None,
+    overrides: SetOpt = None,
+    validate: Annotated[bool, typer.Option("--validate", help="also score the new samples with the run's "
+                                                              "metrics (metrics.json in the new folder)")] = False,
 ) -> None:
-    """Draw a new sample set from a finished run's checkpoint (into RUN_DIR/resamples/)."""
+    """Draw a new sample set from a finished run's checkpoint (into RUN_DIR/resamples/<id>/).
+
+    ``--set`` changes sample.* / validate.* settings only (e.g. ``--set sample.options.snr=0.1``)."""
     from domains.pipeline import resample
 
     try:
-        out = resample(str(run_dir), n=n, sampler=sampler, steps=steps)
+        out = resample(str(run_dir), n=n, sampler=sampler, steps=steps, overrides=overrides or [], validate=validate)
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
         _fail(exc)
-    console.print_json(json.dumps(out))
+    console.print_json(json.dumps(out, default=str))
 
 
 @app.command()

@@ -100,6 +100,29 @@ def test_sample_and_validate_commands(first_run: Path) -> None:
     assert "sliced_wasserstein" in res.output
 
 
+def test_sample_command_with_overrides_records_and_validates(first_run: Path) -> None:
+    res = _invoke("sample", str(first_run), "--n", "40", "--set", "sample.sampler=ode_heun", "--set", "sample.steps=3",
+                  "--validate")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"):])
+    folder = Path(out["run_dir"])
+    assert folder.parent == first_run / "resamples" and out["n"] == 40
+    record = json.loads((folder / "record.json").read_text())
+    assert record["status"] == "completed" and record["parent_run"] == str(first_run.resolve())
+    assert record["overrides"] == {"sample.n": 40, "sample.sampler": "ode_heun", "sample.steps": 3}
+    assert {s: record["stages"][s]["status"] for s in ("sample", "validate")} == {"sample": "completed",
+                                                                                  "validate": "completed"}
+    cfg = (folder / "config.yaml").read_text()
+    assert "sampler: ode_heun" in cfg and (folder / "env.json").is_file()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["n"] == 40 and metrics["sliced_wasserstein"] == out["metrics"]["sliced_wasserstein"]
+    # settings that define the trained model are refused, naming the key and what to do instead
+    res = _invoke("sample", str(first_run), "--set", "train.steps=5")
+    assert res.exit_code != 0 and "train.steps" in res.output and "new run" in res.output
+    res = _invoke("sample", str(first_run), "--set", "sample.no_such_key=1")
+    assert res.exit_code != 0 and "no_such_key" in res.output
+
+
 def test_validate_scores_an_external_sample_file(first_run: Path, tmp_path: Path) -> None:
     runs_root = tmp_path / "scoring"
     ours = (first_run / "samples" / "samples.csv").read_text()
