@@ -123,6 +123,21 @@ def test_sample_command_with_overrides_records_and_validates(first_run: Path) ->
     assert res.exit_code != 0 and "no_such_key" in res.output
 
 
+def test_resample_sweep_benchmark_tabulates_each_variant(first_run: Path, tmp_path: Path, monkeypatch) -> None:
+    import bench.resample_sweep as rs
+
+    monkeypatch.setattr(rs, "RESULTS", tmp_path)
+    res = rs.main([str(first_run), "--n", "24", "--name", "sweep", "--metrics", "sliced_wasserstein",
+                   "--variant", "sample.sampler=ddim sample.steps=2", "--variant", "sample.steps=6"])
+    assert [r["variant"] for r in res["rows"]] == ["sample.sampler=ddim sample.steps=2", "sample.steps=6"]
+    assert all(isinstance(r["sliced_wasserstein"], float) for r in res["rows"]) and res["n"] == 24
+    assert res["rows"][0]["nfe"] == 3 and res["rows"][0]["sliced_wasserstein"] != res["rows"][1]["sliced_wasserstein"]
+    md = (tmp_path / "sweep.md").read_text()
+    assert "| `sample.steps=6` |" in md and (tmp_path / "sweep.json").is_file()
+    with pytest.raises(KeyError, match="no_such_metric"):
+        rs.main([str(first_run), "--n", "8", "--name", "bad", "--metrics", "no_such_metric"])
+
+
 def test_validate_scores_an_external_sample_file(first_run: Path, tmp_path: Path) -> None:
     runs_root = tmp_path / "scoring"
     ours = (first_run / "samples" / "samples.csv").read_text()
