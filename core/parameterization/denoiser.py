@@ -131,8 +131,9 @@ def _detach(x: State) -> State:
 def _same_shape(a: State, b: State) -> bool:
     if isinstance(a, dict) != isinstance(b, dict):
         return False
-    if isinstance(a, dict):
+    if isinstance(a, dict) and isinstance(b, dict):
         return set(a) == set(b) and all(a[k].shape == b[k].shape for k in a)
+    assert isinstance(a, Tensor) and isinstance(b, Tensor)
     return a.shape == b.shape
 
 

@@ -71,11 +71,13 @@ class GraphSpace(EuclideanSpace):
 
     def noise_like(self, x: State, generator: Generator = None, cond: Any = None) -> State:
         z = randn_like(x, generator)
+        assert isinstance(z, Mapping), "GraphSpace states are dicts of fields"
         z = StateDict({k: symmetric_noise(v) if k in self.pair_fields else v for k, v in z.items()})
         return z * self.structure_masks(x, self.node_mask(cond))
 
     def project(self, x: State, t: Tensor | None = None, cond: Any = None) -> State:
         masks = self.structure_masks(x, self.node_mask(cond))
+        assert isinstance(x, Mapping), "GraphSpace states are dicts of fields"
         x = StateDict({k: symmetrize_pairs(v) if k in self.pair_fields else v for k, v in x.items()})
         return x * masks
 
