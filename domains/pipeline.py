@@ -256,26 +256,11 @@ def resample(run_path: str, *, n: int | None = None, sampler: str | None = None,
         "code_version": code_version(), "status": "pending", "stages": {},
         "parent_run": str(Path(run_path).resolve()), "checkpoint": dataclasses.asdict(ckpt),
         "overrides": {**{f"sample.{k}": v for k, v in upd.items()}, **dict(parse_override(o) for o in overrides)}})
-    result: dict[str, Any] = {"run_dir": str(out.path)}
-    out.mark_stage("sample", "running")
-    t0 = time.perf_counter()
-    try:
-        ref = dom.sample(cfg, ckpt, out)
-    except BaseException as exc:
-        out.mark_stage("sample", "failed", error=exc)
-        raise
-    record_result(str(out.path), "sample", ref, seconds=time.perf_counter() - t0)
-    result.update({"samples": ref.path, "files": list(ref.files), "n": ref.n, **ref.info})
+    ref = run_stage("sample", str(out.path), ckpt)
+    result: dict[str, Any] = {"run_dir": str(out.path), "samples": ref.path, "files": list(ref.files), "n": ref.n,
+                              **ref.info}
     if validate:
-        out.mark_stage("validate", "running")
-        t0 = time.perf_counter()
-        try:
-            metrics = dom.validate(cfg, ref, load_ref(run_path, "ingest"), out)
-        except BaseException as exc:
-            out.mark_stage("validate", "failed", error=exc)
-            raise
-        record_result(str(out.path), "validate", metrics, seconds=time.perf_counter() - t0)
-        result["metrics"] = metrics
+        result["metrics"] = run_stage("validate", str(out.path), ref, load_ref(run_path, "ingest"))
     return result
 
 
