@@ -262,10 +262,15 @@ class RunDir:
     @classmethod
     def create(
         cls, domain: str, *, root: str | Path | None = None, run_id: str | None = None,
-        flow_run_id: str | None = None,
+        flow_run_id: str | None = None, parent: str | Path | None = None,
+        record_extra: dict[str, Any] | None = None,
     ) -> RunDir:
-        """Create a fresh run folder (with sub-folders and an initial ``record.json``)."""
-        base = (Path(root) if root is not None else runs_root()) / domain
+        """Create a fresh run folder (with sub-folders and an initial ``record.json``).
+
+        The folder goes under ``<root>/<domain>/``, or directly under ``parent`` when given (a re-sample's
+        ``RUN/resamples/``); ``record_extra`` adds entries to the record (e.g. the parent run).
+        """
+        base = Path(parent) if parent is not None else (Path(root) if root is not None else runs_root()) / domain
         base.mkdir(parents=True, exist_ok=True)
         for _ in range(10):
             rid = run_id or new_run_id()
@@ -283,7 +288,7 @@ class RunDir:
         now = utc_now()
         record: dict[str, Any] = {"run_id": rid, "domain": domain, "created": now, "updated": now,
                   "flow_run_id": flow_run_id, "code_version": code_version(), "status": "pending",
-                  "stages": {}}
+                  "stages": {}, **(record_extra or {})}
         atomic_write_json(run.record_path, record)
         return run
 

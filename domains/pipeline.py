@@ -18,7 +18,7 @@ from typing import Any
 
 from core.catalog import entry_checksum
 from core.config import validate_config
-from core.provenance import RunDir, atomic_write_json, code_version
+from core.provenance import RunDir, atomic_write_json
 from core.seeding import derive_seed
 from domains import get_domain, launch
 from domains.base import STAGES, Domain
@@ -230,7 +230,6 @@ def resample(run_path: str, *, n: int | None = None, sampler: str | None = None,
     scored with the run's metrics against its ingested data into the folder's ``metrics.json``.
     """
     from core.config import apply_overrides, parse_override
-    from core.provenance import new_run_id, utc_now
 
     domain, cfg = load_run_config(run_path)
     dom = get_domain(domain)
@@ -245,17 +244,11 @@ def resample(run_path: str, *, n: int | None = None, sampler: str | None = None,
     data["sample"] = {**data["sample"], **upd}
     cfg = _as_config(dom, apply_overrides(data, overrides, type(cfg)))
     ckpt = load_ref(run_path, "train")
-    rid = new_run_id()
-    out = RunDir(Path(run_path) / "resamples" / rid)
-    out.samples.mkdir(parents=True)
-    out.write_config(cfg)
-    out.write_env()
-    now = utc_now()
-    atomic_write_json(out.record_path, {
-        "run_id": rid, "domain": domain, "created": now, "updated": now, "flow_run_id": None,
-        "code_version": code_version(), "status": "pending", "stages": {},
+    out = RunDir.create(domain, parent=Path(run_path) / "resamples", record_extra={
         "parent_run": str(Path(run_path).resolve()), "checkpoint": dataclasses.asdict(ckpt),
         "overrides": {**{f"sample.{k}": v for k, v in upd.items()}, **dict(parse_override(o) for o in overrides)}})
+    out.write_config(cfg)
+    out.write_env()
     ref = run_stage("sample", str(out.path), ckpt)
     result: dict[str, Any] = {"run_dir": str(out.path), "samples": ref.path, "files": list(ref.files), "n": ref.n,
                               **ref.info}

@@ -28,7 +28,15 @@ from domains.pde import evaluate as ev
 from domains.pde.config import PDEConfig
 from domains.pde.data import coarsen, load_or_generate, physical_scales
 from domains.pde.sampling import condition, generate
-from domains.pde.state import Representation, TrajectorySpace, known_mask, layout_shape, pack, unpack
+from domains.pde.state import (
+    Representation,
+    TrajectorySpace,
+    known_mask,
+    layout_shape,
+    pack,
+    training_cond,
+    unpack,
+)
 from domains.refs import CheckpointRef, DatasetRef, SamplesRef
 
 
@@ -88,10 +96,8 @@ class PDEDomain(DiffusionDomain):
         full = pack(u, f, data["scales"])
         tasks = cfg.network.tasks
         mask = torch.cat([known_mask(tasks[i % len(tasks)], nt, nx) for i in range(full.shape[0])])
-        cond = {"channels": rep.cond_channels(full * mask, mask, cfg.network.conditioning)}
-        if cfg.network.loss_space == "physical_unknown":
-            cond["unknown"] = 1.0 - mask
-        return rep.encode(full), cond
+        channels = rep.cond_channels(full * mask, mask, cfg.network.conditioning)
+        return rep.encode(full), training_cond(channels, mask, cfg.network.loss_space)
 
     def training_grids(self, cfg: PDEConfig, data: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, Any]]:
         """The training set on the 1x grid and, for multi-resolution training, on the coarser grids."""

@@ -135,6 +135,15 @@ class Representation:
 LossSpace = Literal["state", "physical", "physical_unknown"]
 
 
+def training_cond(channels: Tensor, mask: Tensor, loss_space: LossSpace) -> dict[str, Tensor]:
+    """Training conditioning: the network's channels, plus the generated entries (``1 - mask``) when the
+    loss is measured only there."""
+    cond = {"channels": channels}
+    if loss_space == "physical_unknown":
+        cond["unknown"] = 1.0 - mask
+    return cond
+
+
 class TrajectorySpace(InpaintingSpace):
     """Replacement conditioning in physical space; ``cond['known']``/``cond['mask']`` are physical arrays.
 
@@ -155,12 +164,13 @@ class TrajectorySpace(InpaintingSpace):
 
     def _decoder(self, state_hw: tuple[int, int]) -> Representation:
         """The representation of the grid a residual lives on (multi-resolution batches change it)."""
-        shape = state_hw if self.rep.kind == "physical" else (2 * state_hw[0], 2 * state_hw[1])
+        if self.rep.dwt is None:  # physical: decoding is the identity on every grid
+            return self.rep
+        shape = (2 * state_hw[0], 2 * state_hw[1])
         if shape == self.rep.shape:
             return self.rep
         if shape not in self._decoders:
-            wavelet = self.rep.dwt.wavelet if self.rep.dwt is not None else "bior2.4"
-            self._decoders[shape] = Representation(self.rep.kind, shape, wavelet, self.rep.band_scales)
+            self._decoders[shape] = Representation(self.rep.kind, shape, self.rep.dwt.wavelet, self.rep.band_scales)
         return self._decoders[shape]
 
     def loss_residual(self, diff: Tensor, cond: Any = None) -> Tensor:  # type: ignore[override]
@@ -185,4 +195,4 @@ class TrajectorySpace(InpaintingSpace):
         return self.rep.encode(phys)
 
 
-__all__ = ["Conditioning", "LossSpace", "Representation", "Task", "broadcast_conditioning", "TrajectorySpace", "known_mask", "layout_shape", "pack", "unpack"]
+__all__ = ["Conditioning", "LossSpace", "Representation", "Task", "broadcast_conditioning", "TrajectorySpace", "known_mask", "layout_shape", "pack", "training_cond", "unpack"]

@@ -44,7 +44,7 @@ from core.seeding import derive_seed
 from core.training.trainer import choice_batch_fn, tensor_batch_fn
 from domains.pde.data import coarsen
 from domains.pde.sampling import condition, ensemble_mean, member_sampling
-from domains.pde.state import Representation, known_mask, pack
+from domains.pde.state import Representation, known_mask, pack, training_cond
 
 Predict = Callable[[int, Tensor, Tensor], tuple[Tensor, int]]
 
@@ -85,10 +85,7 @@ def octave_pairs(dom: Any, cfg: Any, data: dict[str, Tensor], u: Tensor, f: Tens
     up = interpolate_octave(uc, u[:, 0])
     ch = torch.cat([rep.cond_channels(full * mask, mask, cfg.network.conditioning),
                     coarse_channels(rep, up, data["scales"])], dim=1)
-    cond = {"channels": ch}
-    if cfg.network.loss_space == "physical_unknown":
-        cond["unknown"] = 1.0 - mask
-    return rep.encode(full), cond
+    return rep.encode(full), training_cond(ch, mask, cfg.network.loss_space)
 
 
 def build_sr_model(dom: Any, cfg: Any, tag: str = "wdno_sr") -> Denoiser:
