@@ -176,9 +176,11 @@ def control_markdown(m: dict[str, Any]) -> str:
             "with the solver; E = int int f^2 dt dx)\n\n| method | J | energy | NFE (Adam: solver iterations) | seconds |\n|---|---:|---:|---:|---:|\n")
     rows = [("wdno (guided diffusion)", "wdno", m.get("control_nfe"), m.get("control_s_wdno")),
             ("Adam through the solver", "solver_adam", m.get("control_optimizer_steps", "-"), m.get("control_s_solver_adam")),
+            ("Adam through the solver, started from the wdno control", "wdno_adam",
+             f"{m.get('control_nfe')} + {m.get('control_optimizer_steps', '-')}", m.get("control_s_wdno_adam")),
             ("true forcing (reference)", "true_f", "-", None), ("no forcing (reference)", "zero_f", "-", None)]
     return head + "".join(f"| {label} | {m[f'J_{k}']:.4g} | {m[f'energy_{k}']:.4g} | {nfe} | "
-                          f"{'-' if s is None else f'{s:.1f}'} |\n" for label, k, nfe, s in rows)
+                          f"{'-' if s is None else f'{s:.1f}'} |\n" for label, k, nfe, s in rows if f"J_{k}" in m)
 
 
 def main(argv: list[str] | None = None) -> None:

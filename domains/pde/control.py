@@ -5,8 +5,11 @@ conditioning, ``task = "control"``), guided by the control objective on its deno
 (``core.samplers.guidance.ReconstructionGuidance`` with log-likelihood ``-J``), as in WDNO:
 ``J = mean_x (u_T - target)^2 + w_E E``, ``E = int int f^2 dt dx``. The generated ``f`` is then
 re-simulated with the solver from ``u0`` — the score never uses the model's own ``u``. The baseline
-optimises ``f`` directly by Adam through the differentiable solver. Re-simulation starts from ``u0``
-linearly interpolated onto the solver's fine grid, for every method and for the true ``f``.
+optimises ``f`` directly by Adam through the differentiable solver, from zero; with
+``validate.control_refine`` the same Adam also starts from the diffusion model's ``f`` (row
+``wdno_adam``), so the table shows what the generated control is worth as a starting point. Both record
+``J`` after every solver iteration (``control_curve.json``, ``plots/control_curve.png``). Re-simulation
+starts from ``u0`` linearly interpolated onto the solver's fine grid, for every method and for the true ``f``.
 """
 
 from __future__ import annotations
@@ -82,16 +85,25 @@ def guided_control(model: Any, rep: Representation, u: Tensor, f: Tensor, scales
     return unpack(rep.decode(x), scales)[1], nfe
 
 
-def optimise_control(u: Tensor, cfg: Any) -> Tensor:
-    """Baseline: Adam on ``f`` (from zero) through the differentiable solver, on ``J + w_E E``."""
+def optimise_control(u: Tensor, cfg: Any, f_init: Tensor | None = None,
+                     curve: list[float] | None = None) -> Tensor:
+    """Baseline: Adam on ``f`` through the differentiable solver, on ``J + w_E E``, from ``f_init``
+    (default zero). ``curve``, when given, receives the mean ``J`` of each iterate before its step."""
     v, solver = cfg.validate_, cfg.data.solver
     nt, nx = u.shape[1] - 1, u.shape[2]
-    f = torch.zeros((u.shape[0], nt, nx), dtype=torch.float64, requires_grad=True)
+    if f_init is not None and tuple(f_init.shape) != (u.shape[0], nt, nx):
+        raise ValueError(f"optimise_control: f_init has shape {tuple(f_init.shape)}, the targets need "
+                         f"{(u.shape[0], nt, nx)} (batch, frames, points)")
+    start = torch.zeros((u.shape[0], nt, nx)) if f_init is None else f_init
+    f = start.detach().to(torch.float64).clone().requires_grad_(True)
     opt = torch.optim.Adam([f], lr=v.control_optimizer_lr)
     fine = refine_linear(u[:, 0].double(), solver.refine_x)
     for _ in range(v.control_optimizer_steps):
         u_t = simulate(fine, f, nt, solver)[:, -1]
-        loss = (final_error(u_t, u[:, -1]) + v.control_energy_weight * energy(f, solver.horizon)).sum()
+        j = final_error(u_t, u[:, -1])
+        if curve is not None:
+            curve.append(float(j.detach().mean()))
+        loss = (j + v.control_energy_weight * energy(f, solver.horizon)).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -107,18 +119,27 @@ def evaluate_control(model: Any, rep: Representation, data: dict[str, Tensor], c
     t0 = time.perf_counter()
     f_wdno, nfe = guided_control(model, rep, u, f, data["scales"], cfg)
     t1 = time.perf_counter()
-    f_opt = optimise_control(u, cfg)
+    curves: dict[str, list[float]] = {"solver_adam": []}
+    f_opt = optimise_control(u, cfg, curve=curves["solver_adam"])
     t2 = time.perf_counter()
-    controls = {"wdno": f_wdno, "solver_adam": f_opt, "true_f": f, "zero_f": torch.zeros_like(f)}
+    controls = {"wdno": f_wdno, "solver_adam": f_opt}
     metrics: dict[str, Any] = {"control_n": n, "control_nfe": nfe, "control_s_wdno": t1 - t0,
                                "control_s_solver_adam": t2 - t1,
                                "control_optimizer_steps": cfg.validate_.control_optimizer_steps}
+    if cfg.validate_.control_refine:
+        curves["wdno_adam"] = []
+        controls["wdno_adam"] = optimise_control(u, cfg, f_init=f_wdno, curve=curves["wdno_adam"])
+        metrics["control_s_wdno_adam"] = time.perf_counter() - t2 + (t1 - t0)  # sampling + the iterations
+    controls.update({"true_f": f, "zero_f": torch.zeros_like(f)})
     rows = []
     for name, fc in controls.items():
         j = final_error(resimulate(u[:, 0], fc, solver), u[:, -1])
         e = energy(fc.double(), solver.horizon)
         metrics[f"J_{name}"], metrics[f"energy_{name}"] = float(j.mean()), float(e.mean())
         rows += [{"method": name, "sample": i, "J": float(j[i]), "energy": float(e[i])} for i in range(n)]
+        if name in curves:  # J after the last iteration closes the curve
+            curves[name].append(metrics[f"J_{name}"])
+    metrics["control_curves"] = curves
     return metrics, rows, controls
 
 

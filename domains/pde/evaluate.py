@@ -259,9 +259,11 @@ def run_control(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, ckpt: 
 
     model = dom.load_model(cfg, ckpt)
     metrics, rows, controls = evaluate_control(model, dom.representation(cfg, data), data, cfg)
-    atomic_write_json(run.path / "control.json", {"metrics": metrics, "per_sample": rows})
+    curves = metrics.pop("control_curves")
+    atomic_write_json(run.path / "control.json", {"metrics": metrics, "per_sample": rows, "curves": curves})
     plots.forcing(controls["wdno"][: cfg.validate_.plot_examples], run.plots / "control_wdno.png")
     plots.j_across_test_set(rows, run.plots / "control_J.png")
+    plots.control_curves(curves, {k: metrics[f"J_{k}"] for k in ("wdno", "zero_f")}, run.plots / "control_curve.png")
     return metrics
 
 

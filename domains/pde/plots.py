@@ -94,4 +94,21 @@ def j_across_test_set(rows: list[dict[str, Any]], path: Path) -> Path:
     return _save(fig, path, plt)
 
 
-__all__ = ["forcing", "j_across_test_set", "mse_vs_resolution", "spacetime"]
+def control_curves(curves: dict[str, list[float]], levels: dict[str, float], path: Path) -> Path:
+    """Mean J (re-simulated) against solver iterations for each Adam start (``curves``: J of iterate 0..k),
+    with horizontal lines at the J of controls that use no solver iteration (``levels``)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for name, js in curves.items():
+        ax.plot(range(len(js)), js, marker="o", markersize=3, label=f"Adam from {'zero' if name == 'solver_adam' else 'wdno f'}")
+    for name, j in levels.items():
+        ax.axhline(j, linestyle="--", linewidth=1, color="0.5" if name == "zero_f" else "C3", label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("solver iterations (forward + backward)")
+    ax.set_ylabel("mean J over test targets")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+__all__ = ["control_curves", "forcing", "j_across_test_set", "mse_vs_resolution", "spacetime"]

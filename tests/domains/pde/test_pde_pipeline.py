@@ -94,7 +94,13 @@ def test_control_and_external_check_end_to_end(tmp_path):
     for key in ("J_wdno", "J_solver_adam", "J_true_f", "energy_wdno", "energy_solver_adam"):
         assert m[key] is not None and m[key] >= 0, key
     assert m["J_true_f"] < 1e-2  # the true forcing reaches the target (up to u0 interpolated to the fine grid)
-    assert (run / "plots" / "control_J.png").exists()
+    assert (run / "plots" / "control_J.png").exists() and (run / "plots" / "control_curve.png").exists()
+    curves = json.loads((run / "control.json").read_text())["curves"]
+    assert set(curves) == {"solver_adam", "wdno_adam"} and "control_curves" not in m
+    assert all(len(c) == 3 for c in curves.values())  # 2 iterates + the final J
+    assert curves["solver_adam"][-1] == pytest.approx(m["J_solver_adam"])
+    assert curves["wdno_adam"][0] == pytest.approx(m["J_wdno"], rel=1e-6)  # refinement starts at the wdno control
+    assert curves["solver_adam"][0] == pytest.approx(m["J_zero_f"], rel=1e-6)
     # the external check on the real periodic set rides along (models trained on its train split)
     assert m["external_n"] == 8 and m["external_dataset"] == "burgers1d_neuralop_res16"
     for key in ("external_mse_wdno", "external_mse_fno", "external_mse_persistence"):
