@@ -31,6 +31,15 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else ("–" if v is None else str(v))
 
 
+def pick(m: dict[str, Any], metrics: list[str], domain: str) -> dict[str, Any]:
+    """The chosen metrics (and their ``*_std``) from a metrics.json; unknown names are refused with the choices."""
+    missing = [k for k in metrics if k not in m]
+    if missing:
+        raise KeyError(f"metrics {missing} are not in the {domain} domain's metrics.json; choose from "
+                       f"{sorted(k for k in m if not k.endswith('_std'))}")
+    return {**{k: m[k] for k in metrics}, **{f"{k}_std": m.get(f"{k}_std") for k in metrics}}
+
+
 def sweep(run: Path, variants: list[list[str]], *, n: int | None, common: list[str], metrics: list[str]) -> dict:
     from domains.pipeline import load_run_config, resample
 
@@ -39,14 +48,9 @@ def sweep(run: Path, variants: list[list[str]], *, n: int | None, common: list[s
     for variant in variants:
         t0 = time.perf_counter()
         out = resample(str(run), n=n, overrides=[*common, *variant], validate=True)
-        m = out["metrics"]
-        missing = [k for k in metrics if k not in m]
-        if missing:
-            raise KeyError(f"metrics {missing} are not in the {domain} domain's metrics.json; choose from "
-                           f"{sorted(k for k in m if not k.endswith('_std'))}")
         rows.append({"variant": " ".join(variant) or "(as trained)", "resample": out["run_dir"],
                      "nfe": out.get("nfe"), "seconds": round(time.perf_counter() - t0, 1),
-                     **{k: m[k] for k in metrics}, **{f"{k}_std": m.get(f"{k}_std") for k in metrics}})
+                     **pick(out["metrics"], metrics, domain)})
     return {"run": str(run), "domain": domain, "n": n or cfg.sample.n, "common": common, "metrics": metrics,
             "rows": rows, "code_version": code_version(), "machine": platform.platform(),
             "processor": platform.processor() or platform.machine()}

@@ -220,14 +220,43 @@ if __name__ == "__main__":
 RESAMPLE_SECTIONS = ("sample", "validate")
 
 
+def train_checkpoints(run_path: str | Path) -> list[Path]:
+    """The checkpoints the run's training kept (oldest first; ``train.keep_last: null`` keeps them all)."""
+    from core.training.checkpoint import list_checkpoints
+
+    link = Path(run_path) / "train_workdir.json"
+    if not link.exists():
+        raise FileNotFoundError(f"run {run_path} has no train_workdir.json: its train stage has not run")
+    return list_checkpoints(json.loads(link.read_text())["path"])
+
+
+def checkpoint_ref(run_path: str | Path, checkpoint: str) -> CheckpointRef:
+    """A reference to one kept training checkpoint of the run (``step_005000``, or a path), verified like the
+    run's final one."""
+    from core.catalog import sha256_file
+    from core.training.checkpoint import read_meta
+
+    final = load_ref(run_path, "train")
+    kept = train_checkpoints(run_path)
+    path = Path(checkpoint)
+    if not path.is_absolute():
+        path = next((p for p in kept if p.name == checkpoint), path)
+    if not (path / "model.safetensors").exists():
+        raise FileNotFoundError(f"checkpoint {checkpoint!r} is not one the run kept; kept: "
+                                f"{[p.name for p in kept]} (train.keep_last prunes older ones; null keeps all)")
+    return CheckpointRef(final.domain, str(path), sha256_file(path / "model.safetensors"),
+                         int(read_meta(path)["step"]), final.config_hash)
+
+
 def resample(run_path: str, *, n: int | None = None, sampler: str | None = None, steps: int | None = None,
-             overrides: Sequence[str] = (), validate: bool = False) -> dict:
+             overrides: Sequence[str] = (), validate: bool = False, checkpoint: str | None = None) -> dict:
     """A new sample set from a finished run's checkpoint, under ``RUN_DIR/resamples/<id>/``.
 
     ``overrides`` (``key=value``) may change only ``sample.*`` and ``validate.*`` settings: anything else
     would describe a model other than the checkpoint. The folder gets its own config, environment and
     ``record.json`` (naming the parent run and the checkpoint); with ``validate`` the new samples are
     scored with the run's metrics against its ingested data into the folder's ``metrics.json``.
+    ``checkpoint`` picks an earlier kept checkpoint (:func:`train_checkpoints`) instead of the final one.
     """
     from core.config import apply_overrides, parse_override
 
@@ -243,7 +272,7 @@ def resample(run_path: str, *, n: int | None = None, sampler: str | None = None,
     upd = {k: v for k, v in {"n": n, "sampler": sampler, "steps": steps}.items() if v is not None}
     data["sample"] = {**data["sample"], **upd}
     cfg = _as_config(dom, apply_overrides(data, overrides, type(cfg)))
-    ckpt = load_ref(run_path, "train")
+    ckpt = load_ref(run_path, "train") if checkpoint is None else checkpoint_ref(run_path, checkpoint)
     out = RunDir.create(domain, parent=Path(run_path) / "resamples", record_extra={
         "parent_run": str(Path(run_path).resolve()), "checkpoint": dataclasses.asdict(ckpt),
         "overrides": {**{f"sample.{k}": v for k, v in upd.items()}, **dict(parse_override(o) for o in overrides)}})

@@ -106,6 +106,8 @@ def sample(
     overrides: SetOpt = None,
     validate: Annotated[bool, typer.Option("--validate", help="also score the new samples with the run's "
                                                               "metrics (metrics.json in the new folder)")] = False,
+    checkpoint: Annotated[str | None, typer.Option(help="an earlier kept training checkpoint (e.g. step_002000) "
+                                                        "instead of the final one")] = None,
 ) -> None:
     """Draw a new sample set from a finished run's checkpoint (into RUN_DIR/resamples/<id>/).
 
@@ -113,7 +115,8 @@ def sample(
     from domains.pipeline import resample
 
     try:
-        out = resample(str(run_dir), n=n, sampler=sampler, steps=steps, overrides=overrides or [], validate=validate)
+        out = resample(str(run_dir), n=n, sampler=sampler, steps=steps, overrides=overrides or [], validate=validate,
+                       checkpoint=checkpoint)
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
         _fail(exc)
     console.print_json(json.dumps(out, default=str))

@@ -180,12 +180,15 @@ class Trainer:
         self.amp_dtype = torch.bfloat16 if bf16 else None
         self.step = 0
         self._last: tuple[float | None, Path | None] = (None, None)
+        # training seconds before this fit (restored from a resumed checkpoint) and this fit's start
+        self._seconds_before, self._fit_t0 = 0.0, time.perf_counter()
 
     # ------------------------------------------------------------------------------------ loop
     def fit(self, resume_from: str | Path | None = None) -> TrainResult:
         """Train until ``config.steps`` updates are done; returns a :class:`TrainResult`."""
         cfg, t0 = self.config, time.perf_counter()
         self.step = self._restore(resume_from)
+        self._fit_t0 = time.perf_counter()
         self.module.train()
         history: list[tuple[int, float]] = []
         loss, ckpt = self._last
@@ -315,7 +318,8 @@ class Trainer:
         path = self.checkpoint_dir / step_dir_name(self.step)
         if self.dist.is_main:
             meta = {"config": self.config.model_dump(mode="json"), "model_config": self.model_config,
-                    "loss": loss, "world_size": self.dist.world_size, "torch": torch.__version__}
+                    "loss": loss, "world_size": self.dist.world_size, "torch": torch.__version__,
+                    "train_seconds": self.train_seconds(), "device": describe_device(self.device)}
             path = save_checkpoint(self.checkpoint_dir, self.step, model=self.module,
                                    optimizer=self.optimizer, scheduler=self.scheduler, ema=self.ema,
                                    rng={"ranks": ranks, "seed": self.config.seed}, meta=meta,
@@ -342,7 +346,13 @@ class Trainer:
             for _ in range(step):
                 self._next_item()
         self._last = (meta.get("loss"), path)
+        self._seconds_before = float(meta.get("train_seconds") or 0.0)
         return step
+
+    def train_seconds(self) -> float:
+        """Wall seconds spent in :meth:`fit` up to now, summed over the fits a resumed run went through
+        (checkpoints record it as ``train_seconds``, with the ``device``: the x-axis of a training curve)."""
+        return self._seconds_before + (time.perf_counter() - self._fit_t0)
 
     def _set_rng(self, state: Mapping[str, Any] | None, step: int) -> None:
         ranks = (state or {}).get("ranks", [])
@@ -353,6 +363,13 @@ class Trainer:
         torch.set_rng_state(ranks[self.dist.rank]["torch"])
         if self.device.type == "cuda" and "cuda" in ranks[self.dist.rank]:
             torch.cuda.set_rng_state(ranks[self.dist.rank]["cuda"], self.device)
+
+
+def describe_device(device: torch.device) -> str:
+    """``"cpu (N threads)"`` or the CUDA device's name, as checkpoints record it."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({torch.get_num_threads()} threads)"
 
 
 def _rng_snapshot(device: torch.device) -> dict[str, Tensor]:

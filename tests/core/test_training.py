@@ -128,6 +128,28 @@ def test_interrupted_and_resumed_is_bit_identical(tmp_path, k):
     assert_same_state(straight, again)
 
 
+def test_checkpoints_record_training_seconds_summed_over_resumed_fits(tmp_path, monkeypatch):
+    from core.training import trainer as trainer_module
+    from core.training.checkpoint import read_meta
+
+    clock = [100.0]  # a fake wall clock: every reading advances it by one second
+
+    def tick() -> float:
+        clock[0] += 1.0
+        return clock[0]
+
+    monkeypatch.setattr(trainer_module.time, "perf_counter", tick)
+    cfg = config(steps=8)
+    trainer(cfg.model_copy(update={"steps": 4}), tmp_path).fit()
+    first = read_meta(tmp_path / "step_000004")
+    assert first["train_seconds"] > 0 and first["device"].startswith("cpu")
+    clock[0] += 3600.0  # an hour between the two sessions does not count as training
+    trainer(cfg, tmp_path, resume=True).fit()
+    t4, t8 = first["train_seconds"], read_meta(tmp_path / "step_000008")["train_seconds"]
+    assert t4 < t8 < t4 + 100  # counted on from the resumed checkpoint, without the gap
+    assert read_meta(tmp_path / "step_000004")["train_seconds"] == t4  # earlier checkpoints untouched
+
+
 def test_resume_with_iterable_data(tmp_path):
     batches = [gaussian_data(8 * 6)[i * 8:(i + 1) * 8] for i in range(6)]  # an "epoch" of 6 batches
     cfg = config(steps=10, batch_size=8, checkpoint_every=3, schedule_steps=10)

@@ -138,6 +138,35 @@ def test_resample_sweep_benchmark_tabulates_each_variant(first_run: Path, tmp_pa
         rs.main([str(first_run), "--n", "8", "--name", "bad", "--metrics", "no_such_metric"])
 
 
+def test_training_curve_scores_every_kept_checkpoint(first_run: Path, tmp_path: Path) -> None:
+    import bench.training_curve as tc
+    from core.training.checkpoint import read_meta
+    from domains.pipeline import train_checkpoints
+
+    kept = train_checkpoints(first_run)
+    assert [p.name for p in kept] == ["step_000020", "step_000040"]  # TINY: 40 steps, a checkpoint every 20
+    res = tc.main([str(first_run), "--n", "64", "--name", "curve", "--out", str(tmp_path),
+                   "--metrics", "sliced_wasserstein"])
+    rows = res["rows"]
+    assert [r["step"] for r in rows] == [20, 40]
+    assert 0 < rows[0]["train_seconds"] < rows[1]["train_seconds"]  # cumulative wall time inside training
+    assert rows[1]["train_seconds"] == read_meta(kept[1])["train_seconds"] and rows[0]["device"].startswith("cpu")
+    assert rows[0]["sliced_wasserstein"] != rows[1]["sliced_wasserstein"]  # different weights, same seeds
+    assert (tmp_path / "curve.png").stat().st_size > 0 and "| step_000020 | 20 |" in (tmp_path / "curve.md").read_text()
+    # each row is a resample folder whose record names the checkpoint it used
+    record = json.loads((Path(rows[0]["resample"]) / "record.json").read_text())
+    assert record["checkpoint"]["path"] == str(kept[0]) and record["checkpoint"]["step"] == 20
+
+
+def test_sample_from_an_earlier_checkpoint_and_a_clear_error_for_one_not_kept(first_run: Path) -> None:
+    res = _invoke("sample", str(first_run), "--n", "16", "--checkpoint", "step_000020")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"):])
+    assert json.loads((Path(out["run_dir"]) / "record.json").read_text())["checkpoint"]["step"] == 20
+    res = _invoke("sample", str(first_run), "--n", "16", "--checkpoint", "step_000010")
+    assert res.exit_code != 0 and "step_000010" in res.output and "step_000040" in res.output
+
+
 def test_validate_scores_an_external_sample_file(first_run: Path, tmp_path: Path) -> None:
     runs_root = tmp_path / "scoring"
     ours = (first_run / "samples" / "samples.csv").read_text()
