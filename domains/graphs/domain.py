@@ -100,6 +100,13 @@ class GraphsConfig(DomainConfig):
     validate_: GraphValidate = Field(default_factory=GraphValidate, alias="validate")  # type: ignore[assignment]
 
     @model_validator(mode="after")
+    def _molecule_dataset(self) -> GraphsConfig:
+        if self.data.kind == "molecule" and self.dataset not in qm9.MOLECULE_DATASETS:
+            raise ValueError(f"dataset {self.dataset!r} has no molecule reader; with data.kind=molecule use one of "
+                             f"{', '.join(qm9.MOLECULE_DATASETS)}")
+        return self
+
+    @model_validator(mode="after")
     def _steering_without_self_condition(self) -> GraphsConfig:
         if self.model.self_condition and self.validate_.steer_particles:
             raise ValueError("FK steering resamples particles, which a self-conditioned denoiser's fed-back "
@@ -120,7 +127,7 @@ class GraphsDomain(DiffusionDomain):
     def node_counts(self, cfg: GraphsConfig) -> torch.Tensor:
         d = cfg.data
         if d.kind == "molecule":
-            return qm9.train_node_counts(self.entry(cfg), d.atoms, d.max_nodes, d.n_train)
+            return qm9.train_node_counts(self.entry(cfg), d.atoms, d.max_nodes, d.n_train, d.n_test)
         return gdata.train_node_counts(self.entry(cfg))
 
     def training_data(self, cfg: GraphsConfig, data: dict[str, torch.Tensor]) -> tuple[State, Any]:

@@ -40,7 +40,7 @@ def smiles_to_graph(smiles: str, atoms: Sequence[str] = QM9_ATOMS, max_atoms: in
     where = f"row {row} ({smiles!r})" if row is not None else repr(smiles)
     n = mol.GetNumAtoms()
     if n > max_atoms:
-        raise MoleculeError(f"{where}: {n} heavy atoms > max_atoms={max_atoms}; raise data.max_atoms")
+        raise MoleculeError(f"{where}: {n} heavy atoms > max_atoms={max_atoms}; raise data.max_nodes")
     types = []
     for a in mol.GetAtoms():
         if a.GetSymbol() not in atoms:

@@ -1,13 +1,18 @@
-"""QM9 in the GDSS domain: kekulised molecule graphs in, SMILES + SDF + molecule metrics out.
+"""Molecules in the GDSS domain (QM9, MOSES, ZINC250k): kekulised graphs in, SMILES + SDF + molecule
+metrics out.
 
-Node features are one-hot atom types (C, N, O, F; zero rows are padding), the adjacency holds bond
+Node features are one-hot atom types (``data.atoms``; zero rows are padding), the adjacency holds bond
 orders 1/2/3; decoding takes the argmax type of each real node and rounds bond values to 0..3.
+The dataset is chosen by its catalog entry name (``cfg.dataset``, see :data:`MOLECULE_DATASETS`).
 CPU presets train on a fixed random subset of the training split (``data.n_train``; the subset does
 not depend on the run seed, so sampling can recover the node-count distribution without the data).
+For MOSES the subset rows are drawn from the catalog's row count first, so only they are parsed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,22 @@ from domains.graphs import mol_data
 from domains.graphs.mol_metrics import canonical_smiles_of
 from domains.graphs.molecules import correct_valency
 
+MOLECULE_DATASETS = ("qm9", "moses", "zinc250k")
+
+
+@dataclass(frozen=True)
+class MolSplit:
+    """Train and test SMILES indexed by row of their file (QM9 and ZINC250k: one table for both; MOSES:
+    ``train.csv.gz`` / ``test.csv.gz``, holding only the chosen rows), the chosen rows, and the file
+    names that ingest errors name (``None``: the row alone, as QM9 always reported)."""
+
+    train_smiles: Sequence[str] | Mapping[int, str]
+    train: list[int]
+    test_smiles: Sequence[str] | Mapping[int, str]
+    test: list[int]
+    train_source: str | None = None
+    test_source: str | None = None
+
 
 def _subset(rows: list[int], n: int | None, purpose: int) -> list[int]:
     if n is None or n >= len(rows):
@@ -29,18 +50,34 @@ def _subset(rows: list[int], n: int | None, purpose: int) -> list[int]:
     return sorted(rows[i] for i in perm.tolist())
 
 
-def _split(entry: CatalogEntry, n_train: int | None, n_test: int | None) -> tuple[tuple[str, ...], list[int], list[int]]:
+def _split(entry: CatalogEntry, n_train: int | None, n_test: int | None) -> MolSplit:
     return _split_by_name(entry.name, n_train, n_test)
 
 
 @lru_cache(maxsize=4)
-def _split_by_name(name: str, n_train: int | None, n_test: int | None) -> tuple[tuple[str, ...], list[int], list[int]]:
+def _split_by_name(name: str, n_train: int | None, n_test: int | None) -> MolSplit:
     from core.catalog import get_entry
 
     entry = get_entry(name)
-    smiles = mol_data.read_qm9(entry)
-    train, test = mol_data.qm9_split(entry)
-    return tuple(smiles), _subset(train, n_train, 11), _subset(test, n_test, 12)
+    if name == "qm9":
+        smiles = tuple(mol_data.read_qm9(entry))
+        train, test = mol_data.qm9_split(entry)
+        return MolSplit(smiles, _subset(train, n_train, 11), smiles, _subset(test, n_test, 12))
+    if name == "zinc250k":
+        table, train, test = mol_data.zinc250k_split(entry)
+        src = mol_data.zinc250k_table(entry).name
+        return MolSplit(table, _subset(train, n_train, 11), table, _subset(test, n_test, 12), src, src)
+    if name == "moses":
+        picked = {}
+        for split, n, purpose in (("train", n_train, 11), ("test", n_test, 12)):
+            count = mol_data.moses_count(entry, split)
+            rows = _subset(list(range(count)), n, purpose)
+            read = mol_data.read_moses_rows(mol_data.moses_file(entry, split), None if n is None else rows, count)
+            picked[split] = (read, rows)
+        return MolSplit(picked["train"][0], picked["train"][1], picked["test"][0], picked["test"][1],
+                        "train.csv.gz", "test.csv.gz")
+    raise ValueError(f"dataset {name!r} has no molecule reader (data.kind: molecule); molecule datasets: "
+                     f"{', '.join(MOLECULE_DATASETS)}")
 
 
 def _dense(mg: mol_data.MolGraphs, n_types: int) -> dict[str, Tensor]:
@@ -51,11 +88,12 @@ def _dense(mg: mol_data.MolGraphs, n_types: int) -> dict[str, Tensor]:
 
 def prepare(entry: CatalogEntry, atoms: list[str], max_atoms: int, n_train: int | None,
             n_test: int | None) -> dict[str, Tensor]:
-    smiles, train, test = _split(entry, n_train, n_test)
+    sp = _split(entry, n_train, n_test)
     out: dict[str, Tensor] = {}
     invalid = 0
-    for name, rows in (("train", train), ("test", test)):
-        mg = mol_data.to_graphs(smiles, rows, atoms, max_atoms)
+    for name, smiles, rows, src in (("train", sp.train_smiles, sp.train, sp.train_source),
+                                    ("test", sp.test_smiles, sp.test, sp.test_source)):
+        mg = mol_data.to_graphs(smiles, rows, atoms, max_atoms, source=src)
         invalid += len(mg.invalid_rows)
         out.update({f"{name}_{k}": v for k, v in _dense(mg, len(atoms)).items()})
         out[f"{name}_rows"] = torch.tensor(mg.rows)
@@ -64,14 +102,18 @@ def prepare(entry: CatalogEntry, atoms: list[str], max_atoms: int, n_train: int 
     return out
 
 
-def train_node_counts(entry: CatalogEntry, atoms: list[str], max_atoms: int, n_train: int | None) -> Tensor:
-    return _train_counts(entry.name, tuple(atoms), max_atoms, n_train)
+def train_node_counts(entry: CatalogEntry, atoms: list[str], max_atoms: int, n_train: int | None,
+                      n_test: int | None = None) -> Tensor:
+    """Heavy-atom counts of the training subset (the train rows do not depend on ``n_test``; passing
+    the configured one reuses the cached split instead of reading the test split again)."""
+    return _train_counts(entry.name, tuple(atoms), max_atoms, n_train, n_test)
 
 
 @lru_cache(maxsize=4)
-def _train_counts(name: str, atoms: tuple[str, ...], max_atoms: int, n_train: int | None) -> Tensor:
-    smiles, train, _ = _split_by_name(name, n_train, None)
-    mg = mol_data.to_graphs(smiles, train, atoms, max_atoms)
+def _train_counts(name: str, atoms: tuple[str, ...], max_atoms: int, n_train: int | None,
+                  n_test: int | None) -> Tensor:
+    sp = _split_by_name(name, n_train, n_test)
+    mg = mol_data.to_graphs(sp.train_smiles, sp.train, atoms, max_atoms, source=sp.train_source)
     return (mg.types >= 0).sum(1)
 
 
@@ -113,8 +155,8 @@ def write_outputs(mols: list[Any], out_dir: Path) -> list[Path]:
 
 def reference_smiles(entry: CatalogEntry, n_train: int | None, n_test: int | None) -> tuple[list[str], list[str]]:
     """``(train, test)`` SMILES of the configured split subsets (novelty / NSPDK, FCD, property references)."""
-    smiles, train, test = _split(entry, n_train, n_test)
-    return [smiles[r] for r in train], [smiles[r] for r in test]
+    sp = _split(entry, n_train, n_test)
+    return [sp.train_smiles[r] for r in sp.train], [sp.test_smiles[r] for r in sp.test]
 
 
 def evaluate(mols: list[Any], entry: CatalogEntry, data: dict[str, Tensor], n_train: int | None,
