@@ -22,7 +22,7 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 REFERENCE = "solver_1x_interp"  # the discretisation-floor rows of the comparison (not a method)
-CPU_OVERRIDES = ["train.steps=400", "data.n_test=32", "sample.n=32", "network.tasks=[simulation,control]",
+CPU_OVERRIDES = ["train.steps=400", "data.n_test=32", "sample.n=32",
                  "validate.control_n=4", "validate.control_optimizer_steps=5"]
 
 
@@ -70,14 +70,20 @@ def setup_markdown(st: dict[str, Any] | None) -> str:
     steps = st["steps"] if st.get("baseline_steps", st["steps"]) == st["steps"] else (
         f"{st['steps']} (wdno) / {st['baseline_steps']} (each baseline)")
     return (f"Budget: every method {steps} steps x batch {st['batch_size']} on {st['n_train']} training "
-            f"trajectories (1x grid u {st['grid'][0]} x {st['grid'][1]}). The diffusion models train on the tasks "
-            f"{st['tasks']} (one per sample, so {1 / len(st['tasks']):.0%} of their training samples are simulation); the FNO on "
-            f"simulation only. wdno: sigma_data {st['sigma_data']}, base channels {st['base_channels']}, multi-resolution "
+            f"trajectories (1x grid u {st['grid'][0]} x {st['grid'][1]}). " + tasks_markdown(st['tasks']) + f" wdno: sigma_data {st['sigma_data']}, base channels {st['base_channels']}, multi-resolution "
             f"batches from the 1x grid and the 2^k-coarser grids k = {st['multires_coarse']}; physical_diffusion: "
             f"the same U-Net in physical space with base channels {st.get('physical_base_channels', st['base_channels'])}"
             f" (the physical state has 4x the positions of the wavelet state: half the channels is the same "
             f"convolution FLOPs per sample), 1x grid only, sigma_data {st['physical_sigma_data'] or st['sigma_data']} "
             f"(its best value in the README's ablation).\n\n" + c2f_markdown(st))
+
+
+def tasks_markdown(tasks: list[str]) -> str:
+    if tasks == ["simulation"]:
+        return ("Every model in the simulation table trains on simulation only (u0 and f known); the control table's "
+                "wdno is a separate control model (u0 and u_T known), as in WDNO.")
+    return (f"The diffusion models train on the tasks {tasks} (one per sample, so {1 / len(tasks):.0%} of their "
+            "training samples are simulation); the FNO on simulation only.")
 
 
 def c2f_markdown(st: dict[str, Any]) -> str:
@@ -172,8 +178,15 @@ def control_markdown(m: dict[str, Any]) -> str:
     """Control rows: J by re-simulation with the solver and the control energy, per method."""
     if not m.get("control_n"):
         return ""
+    model = ""
+    if m.get("control_model") == "separate":
+        secs = m.get("control_train_s")
+        model = (f"The wdno rows use the control model (u0 and u_T known) trained for {m.get('control_train_steps')} "
+                 f"steps x the run's batch in validate" + (f" ({secs:.0f} s)" if secs else "") + ".\n\n")
+    elif m.get("control_model") == "run":
+        model = "The wdno rows use the run's own model (trained for both tasks).\n\n"
     head = (f"\n## Control ({m['control_n']} test targets; J = mean_x (u_T - target)^2 after re-simulating f "
-            "with the solver; E = int int f^2 dt dx)\n\n| method | J | energy | NFE (Adam: solver iterations) | seconds |\n|---|---:|---:|---:|---:|\n")
+            "with the solver; E = int int f^2 dt dx)\n\n" + model + "| method | J | energy | NFE (Adam: solver iterations) | seconds |\n|---|---:|---:|---:|---:|\n")
     rows = [("wdno (guided diffusion)", "wdno", m.get("control_nfe"), m.get("control_s_wdno")),
             ("Adam through the solver", "solver_adam", m.get("control_optimizer_steps", "-"), m.get("control_s_solver_adam")),
             ("Adam through the solver, started from the wdno control", "wdno_adam",

@@ -254,11 +254,33 @@ def evaluate(dom: Any, cfg: Any, x: Tensor, data: dict[str, Tensor], run: RunDir
     return metrics
 
 
+def control_model(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, ckpt: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """``(model, its config, record)`` for the control task.
+
+    A run whose model was trained with ``'control'`` in ``network.tasks`` (one model for both tasks) uses
+    it. Otherwise, as in WDNO (a simulation model conditioned on ``u0`` and ``f``, a control model on
+    ``u0`` and ``u_T``), a control model with the run's network, loss and grids is trained here on
+    ``tasks = [control]`` for ``validate.control_steps`` (default ``train.steps``) x the run's batch,
+    checkpointed and resumable under ``baselines/wdno_control``.
+    """
+    if "control" in cfg.network.tasks:
+        return dom.load_model(cfg, ckpt), cfg, {"control_model": "run", "control_train_s": _train_seconds(run)}
+    ccfg = cfg.model_copy(update={"network": cfg.network.model_copy(update={"tasks": ["control"]})})
+    steps = cfg.validate_.control_steps or cfg.train.steps
+    t0 = time.perf_counter()
+    batches = dom.train_batches(ccfg, data, cfg.train.batch_size)  # the run's grids (multi-resolution included)
+    model = train_denoiser(dom, ccfg, dom.denoiser(ccfg), batches, run, steps, "wdno_control")
+    return model, ccfg, {"control_model": "separate", "control_train_steps": steps,
+                         "control_train_s": time.perf_counter() - t0}
+
+
 def run_control(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, ckpt: Any) -> dict[str, Any]:
     from domains.pde.control import evaluate_control
 
-    model = dom.load_model(cfg, ckpt)
-    metrics, rows, controls = evaluate_control(model, dom.representation(cfg, data), data, cfg)
+    model, ccfg, record = control_model(dom, cfg, data, run, ckpt)
+    metrics, rows, controls = evaluate_control(model, dom.representation(ccfg, data), data, ccfg)
+    metrics.update(record)
+    dom.representation(cfg, data)  # the run's own representation state
     curves = metrics.pop("control_curves")
     atomic_write_json(run.path / "control.json", {"metrics": metrics, "per_sample": rows, "curves": curves})
     plots.forcing(controls["wdno"][: cfg.validate_.plot_examples], run.plots / "control_wdno.png")
