@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -36,6 +36,10 @@ class PDEData(ConfigModel):
     n_forcing_terms: int = Field(8, ge=1)
     solver: SolverConfig = Field(default_factory=SolverConfig)
     batch_size: int = Field(512, ge=1, description="trajectories integrated together")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where the solver integrates (float64): 'auto' the GPU when there is one, else the "
+                            "CPU. The draws are made on the CPU either way, so the sets agree to round-off; the "
+                            "cache key leaves the device out and the netCDF records it (attribute solver_device)")
     cache: bool = True
 
 
@@ -77,10 +81,18 @@ def forcing_field(params: Tensor, nt: int, nx: int) -> Tensor:
     return torch.einsum("k,kt,kx->tx", a[:, 0], time, space)
 
 
+def solver_device(d: PDEData) -> torch.device:
+    """The device ``data.device`` names (``auto``: CUDA when available)."""
+    if d.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("data.device=cuda but torch sees no CUDA device here; set data.device=auto or cpu")
+    return torch.device("cuda" if d.device == "cuda" or (d.device == "auto" and torch.cuda.is_available()) else "cpu")
+
+
 def generate(d: PDEData, split: str, n: int, seed: int, level: int = 0, progress: bool = True) -> dict[str, Tensor]:
     """``u [n, nt+1, nx]``, ``f [n, nt, nx]`` (float64) and the per-sample ``seed`` [n] of one split."""
     nx, nt, solver = level_grid(d, level)
     check_stability(nx, nt, solver)  # refuse before any work
+    dev = solver_device(d)
     n_fine = fine_size(nx, solver.refine_x)
     us, fs, seeds = [], [], [derive_seed(seed, "data", split, k) for k in range(n)]
     batches = [range(i, min(i + d.batch_size, n)) for i in range(0, n, d.batch_size)]
@@ -91,13 +103,14 @@ def generate(d: PDEData, split: str, n: int, seed: int, level: int = 0, progress
             u0.append(draw_initial(n_fine, g))
             f.append(forcing_field(draw_forcing_params(d.n_forcing_terms, g), nt, nx))
         ff = torch.stack(f)
-        us.append(simulate(torch.stack(u0), ff, nt, solver, seeds=[seeds[k] for k in b]))
+        us.append(simulate(torch.stack(u0).to(dev), ff.to(dev), nt, solver, seeds=[seeds[k] for k in b]).cpu())
         fs.append(ff)
     return {"u": torch.cat(us), "f": torch.cat(fs), "seed": torch.tensor(seeds, dtype=torch.int64)}
 
 
 def set_key(d: PDEData, split: str, n: int, seed: int, level: int) -> str:
-    spec = d.model_dump(mode="json", exclude={"n_train", "n_test", "n_super", "super_levels", "batch_size", "cache"})
+    spec = d.model_dump(mode="json", exclude={"n_train", "n_test", "n_super", "super_levels", "batch_size", "cache",
+                                              "device"})
     return config_hash({"v": FORMAT_VERSION, "data": spec, "split": split, "n": n, "seed": seed, "level": level})[:24]
 
 
@@ -116,7 +129,7 @@ def to_dataset(arrays: dict[str, Tensor], d: PDEData, split: str, seed: int, lev
         attrs={"title": "forced viscous Burgers (WDNO set-up), diffusci pde domain", "split": split,
                "seed": seed, "level": level, "nu": solver.nu, "horizon": solver.horizon,
                "boundary": "homogeneous Dirichlet", "scheme": "forward Euler, central differences",
-               "config": json.dumps(d.model_dump(mode="json"))})
+               "solver_device": str(solver_device(d)), "config": json.dumps(d.model_dump(mode="json"))})
 
 
 def load_or_generate(d: PDEData, split: str, n: int, seed: int, cache_dir: Path | None,
@@ -159,4 +172,4 @@ def physical_scales(u: Tensor, f: Tensor) -> Tensor:
 
 
 __all__ = ["PDEData", "coarsen", "draw_forcing_params", "draw_initial", "forcing_field", "generate", "level_grid",
-           "load_or_generate", "physical_scales", "set_key", "to_dataset"]
+           "load_or_generate", "physical_scales", "set_key", "solver_device", "to_dataset"]

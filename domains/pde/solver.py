@@ -97,13 +97,28 @@ def euler_step(u: Tensor, f: Tensor, dt: float, dx: float, nu: float) -> Tensor:
     return u + dt * (-adv + nu * diff + f)
 
 
+GRAPH_LIMIT_BYTES = 1 << 30  # above this estimated autograd graph, frames are checkpointed (recomputed in backward)
+
+
+def _advance(u: Tensor, f: Tensor, steps: int, dt: float, dx: float, nu: float) -> Tensor:
+    for _ in range(steps):
+        u = euler_step(u, f, dt, dx, nu)
+    return u
+
+
 def simulate(u0: Tensor, forcing: Tensor | None, nt: int, cfg: SolverConfig,
-             seeds: Sequence[int] | None = None) -> Tensor:
+             seeds: Sequence[int] | None = None, checkpoint_frames: bool | None = None) -> Tensor:
     """Integrate ``B`` trajectories; returns ``u`` on the training grid, ``[B, nt + 1, nx]``.
 
     ``u0`` is ``[B, n_fine]`` on the fine grid (``n_fine = fine_size(nx, refine_x)``); ``forcing`` is
     ``[B, nt, nx]`` on the training grid or ``None`` (unforced). ``seeds`` name the samples in the
     error raised when a trajectory stops being finite.
+
+    Differentiable (the control baseline back-propagates through it). Autograd keeps every Euler step's
+    intermediates, about ``6 x B x n_fine x 8`` bytes per step, so on the paper's grid (959 fine points,
+    163,840 steps) a batch of 50 would need ~400 GB; with ``checkpoint_frames`` (default: when that estimate
+    exceeds 1 GiB) only the state at each frame is kept and each frame's steps are recomputed during the
+    backward pass (``torch.utils.checkpoint``): one extra forward pass, memory of one frame.
     """
     r = cfg.refine_x
     n_fine = u0.shape[-1]
@@ -113,11 +128,18 @@ def simulate(u0: Tensor, forcing: Tensor | None, nt: int, cfg: SolverConfig,
     if forcing is not None and forcing.shape[-2:] != (nt, nx):
         raise ValueError(f"forcing has shape {tuple(forcing.shape)}, expected [B, {nt}, {nx}]")
     dt, dx = check_stability(nx, nt, cfg), 1.0 / (n_fine + 1)
+    grad = torch.is_grad_enabled() and (u0.requires_grad or (forcing is not None and forcing.requires_grad))
+    if checkpoint_frames is None:
+        checkpoint_frames = 6 * u0.numel() * u0.element_size() * nt * cfg.steps_per_frame > GRAPH_LIMIT_BYTES
     u, frames = u0, [u0[..., r - 1::r]]
     for j in range(nt):
         f = refine_linear(forcing[:, j], r) if forcing is not None else torch.zeros_like(u)
-        for _ in range(cfg.steps_per_frame):
-            u = euler_step(u, f, dt, dx, cfg.nu)
+        if grad and checkpoint_frames:
+            from torch.utils.checkpoint import checkpoint
+
+            u = checkpoint(_advance, u, f, cfg.steps_per_frame, dt, dx, cfg.nu, use_reentrant=False)
+        else:
+            u = _advance(u, f, cfg.steps_per_frame, dt, dx, cfg.nu)
         _check_finite(u, j, seeds)
         frames.append(u[..., r - 1::r])
     return torch.stack(frames, dim=1)

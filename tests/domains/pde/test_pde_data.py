@@ -56,8 +56,22 @@ def test_netcdf_cache_roundtrip(tmp_path):
     with xr.open_dataset(files[0], engine="h5netcdf") as ds:
         assert ds["u"].dims == ("sample", "t", "x") and ds.attrs["nu"] == 0.01 and ds.sizes["t"] == 5
         assert float(ds["t"][-1]) == pytest.approx(0.5)
+        assert ds.attrs["solver_device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     b = load_or_generate(TINY, "train", 3, 9, tmp_path)  # read back from the cache
     assert torch.equal(a["u"], b["u"]) and torch.equal(a["seed"], b["seed"])
+    # the device is not part of the cache key: a set made on another device is the same set
+    c = load_or_generate(TINY.model_copy(update={"device": "cpu"}), "train", 3, 9, tmp_path)
+    assert len(list(tmp_path.glob("*.nc"))) == 1 and torch.equal(a["u"], c["u"])
+
+
+def test_solver_device_choice():
+    from domains.pde.data import solver_device
+
+    assert solver_device(TINY.model_copy(update={"device": "cpu"})).type == "cpu"
+    assert solver_device(TINY).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="data.device=cuda"):
+            generate(TINY.model_copy(update={"device": "cuda"}), "train", 1, seed=0, progress=False)
 
 
 def test_fno_is_resolution_agnostic_and_learns():
