@@ -94,6 +94,8 @@ class PDEValidate(ConfigModel):
     control_energy_weight: float = Field(1e-3, ge=0, description="w_E in J + w_E E")
     control_optimizer_steps: int = Field(10, ge=1, description="Adam steps of the solver-gradient baseline")
     control_optimizer_lr: float = Field(0.2, gt=0)
+    control_keep_best: bool = Field(True, description="the solver-gradient Adam returns each target's best iterate "
+                                                      "by J + w_E E (False: the last iterate)")
     control_refine: bool = Field(True, description="also run the solver-gradient Adam from the diffusion model's "
                                                    "control (row wdno_adam: the generated f as a starting point)")
 

@@ -88,7 +88,12 @@ def guided_control(model: Any, rep: Representation, u: Tensor, f: Tensor, scales
 def optimise_control(u: Tensor, cfg: Any, f_init: Tensor | None = None,
                      curve: list[float] | None = None) -> Tensor:
     """Baseline: Adam on ``f`` through the differentiable solver, on ``J + w_E E``, from ``f_init``
-    (default zero). ``curve``, when given, receives the mean ``J`` of each iterate before its step."""
+    (default zero). ``curve``, when given, receives the mean ``J`` of each iterate before its step.
+
+    With ``validate.control_keep_best`` (default) each target keeps its best iterate by ``J + w_E E``
+    (the final one included): Adam's fixed step can overshoot near the optimum, and every iterate's
+    objective is computed anyway. Otherwise the last iterate is returned.
+    """
     v, solver = cfg.validate_, cfg.data.solver
     nt, nx = u.shape[1] - 1, u.shape[2]
     if f_init is not None and tuple(f_init.shape) != (u.shape[0], nt, nx):
@@ -98,16 +103,31 @@ def optimise_control(u: Tensor, cfg: Any, f_init: Tensor | None = None,
     f = start.detach().to(torch.float64).clone().requires_grad_(True)
     opt = torch.optim.Adam([f], lr=v.control_optimizer_lr)
     fine = refine_linear(u[:, 0].double(), solver.refine_x)
+    best_f = f.detach().clone()
+    best = torch.full((u.shape[0],), math.inf, dtype=torch.float64)
+
+    def objective(fc: Tensor) -> tuple[Tensor, Tensor]:
+        j = final_error(simulate(fine, fc, nt, solver)[:, -1], u[:, -1])
+        return j, j + v.control_energy_weight * energy(fc, solver.horizon)
+
+    def keep(obj: Tensor) -> None:
+        better = obj.detach() < best
+        best.copy_(torch.where(better, obj.detach(), best))
+        best_f[better] = f.detach()[better]
+
     for _ in range(v.control_optimizer_steps):
-        u_t = simulate(fine, f, nt, solver)[:, -1]
-        j = final_error(u_t, u[:, -1])
+        j, obj = objective(f)
         if curve is not None:
             curve.append(float(j.detach().mean()))
-        loss = (j + v.control_energy_weight * energy(f, solver.horizon)).sum()
+        keep(obj)
         opt.zero_grad()
-        loss.backward()
+        obj.sum().backward()
         opt.step()
-    return f.detach()
+    if not v.control_keep_best:
+        return f.detach()
+    with torch.no_grad():
+        keep(objective(f)[1])
+    return best_f
 
 
 def evaluate_control(model: Any, rep: Representation, data: dict[str, Tensor], cfg: Any) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Tensor]]:

@@ -98,13 +98,15 @@ def diffusion_predictor(dom: Any, cfg: Any, model: Any, data: dict[str, Tensor])
 
 def train_denoiser(dom: Any, cfg: Any, model: Any, batch_fn: Any, run: RunDir, steps: int, tag: str) -> Any:
     """Train ``model`` (a core denoiser) on ``batch_fn`` with the core Trainer and ``cfg``'s loss, ``steps`` x
-    the run's batch size, checkpointed (and resumable) under ``baselines/<tag>``; EMA weights, eval mode."""
+    the run's batch size, checkpointed under ``baselines/<tag>`` and resumed from there (a validate stage run
+    again after a failure continues, or reuses a finished model, instead of training anew); EMA weights, eval
+    mode."""
     loss = DenoisingLoss(model.process, weighting=cfg.loss.weighting, time_sampler=cfg.loss.time_sampler,
                          space=dom.state_space(cfg), self_condition_rate=cfg.loss.self_condition_rate)
     tcfg = cfg.train.model_copy(update={"steps": steps, "checkpoint_every": steps,
                                         "seed": derive_seed(cfg.seed, "train", tag)})
     trainer = Trainer(model, loss, batch_fn, tcfg, checkpoint_dir=run.path / "baselines" / tag,
-                      model_config=cfg.model_dump(mode="json", by_alias=True))
+                      model_config=cfg.model_dump(mode="json", by_alias=True), resume=True)
     trainer.fit()
     if trainer.ema is not None:
         trainer.ema.copy_to(model)

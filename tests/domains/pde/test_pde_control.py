@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from domains.pde.config import PDEValidate
 from domains.pde.control import energy, final_error, optimise_control, resimulate
 from domains.pde.data import PDEData, generate
 from domains.pde.solver import SolverConfig
@@ -24,11 +25,8 @@ def test_resimulating_the_true_forcing_reproduces_the_data():
 
 
 def test_solver_gradient_baseline_reduces_J():
-    class V:
-        control_optimizer_steps, control_optimizer_lr, control_energy_weight = 6, 1.0, 0.0
-
     class C:
-        validate_ = V()
+        validate_ = PDEValidate(control_optimizer_steps=6, control_optimizer_lr=1.0, control_energy_weight=0.0)
         data = PDEData(nx=7, nt=4, solver=SolverConfig(horizon=0.25, refine_x=1, steps_per_frame=32))
 
     data = generate(C.data, "test", 2, seed=0, progress=False)
@@ -40,12 +38,10 @@ def test_solver_gradient_baseline_reduces_J():
     assert f.shape == data["f"].shape and not f.requires_grad
 
 
-def _tiny_control_case(steps: int = 6):
-    class V:
-        control_optimizer_steps, control_optimizer_lr, control_energy_weight = steps, 1.0, 0.0
-
+def _tiny_control_case(steps: int = 6, lr: float = 1.0, keep_best: bool = True):
     class C:
-        validate_ = V()
+        validate_ = PDEValidate(control_optimizer_steps=steps, control_optimizer_lr=lr, control_energy_weight=0.0,
+                                control_keep_best=keep_best)
         data = PDEData(nx=7, nt=4, solver=SolverConfig(horizon=0.25, refine_x=1, steps_per_frame=32))
 
     return C(), generate(C.data, "test", 2, seed=0, progress=False)
@@ -69,6 +65,21 @@ def test_adam_from_a_given_control_records_J_per_iteration():
     assert j_half < zero_curve[-1]
     with pytest.raises(ValueError, match=r"f_init has shape \(2, 3, 7\)"):
         optimise_control(u, cfg, f_init=f_true[:, :3])
+
+
+def test_adam_keeps_each_targets_best_iterate():
+    """With a step that overshoots, the returned control is each target's best iterate (J here, w_E = 0),
+    never worse than any iterate on the curve; without keep_best the last iterate comes back."""
+    cfg, data = _tiny_control_case(steps=8, lr=4.0)
+    u = data["u"]
+    curve: list[float] = []
+    f = optimise_control(u, cfg, curve=curve)
+    j = final_error(resimulate(u[:, 0], f, cfg.data.solver), u[:, -1])
+    assert float(j.mean()) <= min(curve) + 1e-12
+    last_cfg, _ = _tiny_control_case(steps=8, lr=4.0, keep_best=False)
+    f_last = optimise_control(u, last_cfg)
+    j_last = final_error(resimulate(u[:, 0], f_last, cfg.data.solver), u[:, -1])
+    assert bool((j <= j_last + 1e-15).all())
 
 
 def test_sim_mse_excludes_the_initial_state():
