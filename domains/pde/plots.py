@@ -104,7 +104,7 @@ def control_curves(curves: dict[str, list[float]], levels: dict[str, float], pat
     for name, j in levels.items():
         ax.axhline(j, linestyle="--", linewidth=1, color="0.5" if name == "zero_f" else "C3", label=name)
     ax.set_yscale("log")
-    ax.set_xlabel("solver iterations (forward + backward)")
+    ax.set_xlabel("solver iterations (forward + backward); last: the returned control")
     ax.set_ylabel("mean J over test targets")
     ax.legend(fontsize=8)
     fig.tight_layout()
