@@ -17,6 +17,7 @@ Their reference row ``solver_1x_interp`` is the solver's own 1x trajectory, line
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +114,38 @@ def train_denoiser(dom: Any, cfg: Any, model: Any, batch_fn: Any, run: RunDir, s
     return model.eval()
 
 
+def fitted_fno(cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int, *tag: str, progress: bool = False) -> FNO2d:
+    """The FNO baseline (``validate.fno_*``) trained on ``data``'s training split for ``steps`` x the run's batch,
+    initialised and trained from seeds derived from ``tag``.
+
+    Saved under ``baselines/<tag>/`` (``model.safetensors``, then ``fno.json`` with the settings it was trained
+    with, which marks it complete); a validate stage run again with the same settings loads it instead of
+    training it anew.
+    """
+    from safetensors.torch import load_file, save_file
+
+    v, folder = cfg.validate_, run.path / "baselines" / "_".join(tag)
+    init_seed, train_seed = derive_seed(cfg.seed, "init", *tag), derive_seed(cfg.seed, "train", *tag)
+    spec = {"width": v.fno_width, "modes": list(v.fno_modes), "layers": v.fno_layers, "lr": v.fno_lr, "steps": steps,
+            "batch_size": cfg.train.batch_size, "init_seed": init_seed, "train_seed": train_seed,
+            "n_train": int(data["u_train"].shape[0])}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        fno = FNO2d(v.fno_width, v.fno_modes, v.fno_layers)
+    weights, record = folder / "model.safetensors", folder / "fno.json"
+    if weights.is_file() and record.is_file() and json.loads(record.read_text()) == spec:
+        fno.load_state_dict(load_file(str(weights)))
+        return fno.eval()
+    train_fno(fno, data["u_train"], data["f_train"], data["scales"], steps, cfg.train.batch_size, v.fno_lr,
+              make_generator(train_seed), progress=progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = weights.with_name(f".{weights.name}.tmp")
+    save_file({k: t.detach().contiguous() for k, t in fno.state_dict().items()}, str(tmp))
+    tmp.replace(weights)
+    atomic_write_json(record, spec)
+    return fno.eval()
+
+
 def train_diffusion(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, steps: int, tag: str) -> Any:
     """A diffusion model for ``cfg`` trained with the core Trainer (``steps`` x the run's batch size)."""
     x0, cond = dom.training_data(cfg, data)
@@ -145,8 +178,6 @@ def _train_seconds(run: RunDir) -> float | None:
     A rerun that reuses a trained checkpoint (the train stage is cached by its config) records only the
     reuse, so the longest train stage among the runs next to it with the same training folder is taken.
     """
-    import json
-
     def read(folder: Path) -> tuple[str | None, float | None]:
         rec, wd = folder / "record.json", folder / "train_workdir.json"
         secs = json.loads(rec.read_text()).get("stages", {}).get("train", {}).get("seconds") if rec.is_file() else None
@@ -165,11 +196,7 @@ def build_methods(dom: Any, cfg: Any, data: dict[str, Tensor], run: RunDir, ckpt
     methods: dict[str, Any] = {"wdno": (diffusion_predictor(dom, cfg, dom.load_model(cfg, ckpt), data), _train_seconds(run))}
     if "fno" in v.baselines:
         t0 = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(cfg.seed, "init", "fno"))
-            fno = FNO2d(v.fno_width, v.fno_modes, v.fno_layers)
-        train_fno(fno, data["u_train"], data["f_train"], data["scales"], steps, cfg.train.batch_size, v.fno_lr,
-                  make_generator(derive_seed(cfg.seed, "train", "fno")), progress=True)
+        fno = fitted_fno(cfg, data, run, steps, "fno", progress=True)
         methods["fno"] = (lambda level, u, f: (torch.cat([u[:, :1], predict_fno(fno, u[:, 0], f, data["scales"])], 1), 1),
                           time.perf_counter() - t0)
     if "physical_diffusion" in v.baselines:

@@ -20,7 +20,6 @@ from torch import Tensor
 
 from core.catalog import data_root, get_entry, verify
 from core.provenance import RunDir
-from core.seeding import derive_seed, make_generator
 from domains.pde.data import physical_scales
 from domains.pde.state import Representation, layout_shape, pack
 
@@ -68,8 +67,8 @@ def mse_periodic(u_hat: Tensor, u: Tensor) -> float:
 
 def external_check(dom: Any, cfg: Any, run: RunDir) -> dict[str, Any]:
     """Train and score the run's diffusion model (and the FNO) on the real set; returns ``external_*`` metrics."""
-    from domains.pde.evaluate import diffusion_predictor, train_diffusion
-    from domains.pde.fno import FNO2d, predict_fno, train_fno
+    from domains.pde.evaluate import diffusion_predictor, fitted_fno, train_diffusion
+    from domains.pde.fno import predict_fno
 
     v, steps = cfg.validate_, cfg.validate_.external_steps
     ecfg, data = real_data(cfg)
@@ -80,11 +79,7 @@ def external_check(dom: Any, cfg: Any, run: RunDir) -> dict[str, Any]:
     t1 = time.perf_counter()
     u_hat, nfe = diffusion_predictor(dom, ecfg, model, data)(0, u, f)
     t2 = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(cfg.seed, "init", "fno", "external"))
-        fno = FNO2d(v.fno_width, v.fno_modes, v.fno_layers)
-    train_fno(fno, data["u_train"], data["f_train"], data["scales"], steps, cfg.train.batch_size, v.fno_lr,
-              make_generator(derive_seed(cfg.seed, "train", "fno", "external")))
+    fno = fitted_fno(cfg, data, run, steps, "fno", "external")
     u_fno = torch.cat([u[:, :1], predict_fno(fno, u[:, 0], f, data["scales"])], 1)
     persistence = u[:, :1].expand_as(u)
     return {"external_dataset": ENTRY, "external_n": n, "external_steps": steps, "external_nfe": nfe,

@@ -137,3 +137,29 @@ def test_catalog_entries():
     assert gen.format == "generated" and gen.domain == "pde" and "arXiv:2412.04833" in gen.citation
     real = get_entry("burgers1d_neuralop_res16")
     assert real.files and real.files[0].sha256.startswith("fc4ffa4d")
+
+
+def test_fitted_fno_is_saved_and_reused(tmp_path):
+    """The validate stage's FNO is saved with the settings it was trained with and loaded, not retrained, when
+    validate runs again with the same settings; other settings train it anew."""
+    from types import SimpleNamespace
+
+    from domains.pde.config import PDEValidate
+    from domains.pde.data import physical_scales
+    from domains.pde.evaluate import fitted_fno
+
+    d = generate(TINY, "train", 4, seed=1, progress=False)
+    data = {"u_train": d["u"].float(), "f_train": d["f"].float(), "scales": physical_scales(d["u"], d["f"]).float()}
+    cfg = SimpleNamespace(seed=0, validate_=PDEValidate(fno_width=4, fno_modes=(2, 2), fno_layers=1),
+                          train=SimpleNamespace(batch_size=2))
+    run = SimpleNamespace(path=tmp_path)
+    a = fitted_fno(cfg, data, run, 3, "fno")
+    weights = tmp_path / "baselines" / "fno" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    b = fitted_fno(cfg, data, run, 3, "fno")
+    assert weights.stat().st_mtime_ns == stamp  # loaded, not trained again
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), k
+    c = fitted_fno(cfg, data, run, 4, "fno")  # another budget: trained anew and saved over it
+    assert weights.stat().st_mtime_ns != stamp
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values(), strict=True))
