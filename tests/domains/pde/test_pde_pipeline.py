@@ -116,7 +116,10 @@ def test_simulation_model_gets_a_separate_control_model(tmp_path):
     control model), checkpointed beside the baselines, and reuses it when validate runs again."""
     import yaml
 
-    from domains.pipeline import run_pipeline
+    from core.provenance import RunDir
+    from domains import get_domain
+    from domains.pde.evaluate import run_control
+    from domains.pipeline import load_ref, load_run_config, run_pipeline
 
     extra = ["validate.control_n=2", "validate.control_optimizer_steps=1", "validate.control_refine=false",
              "validate.control_steps=3", "validate.baselines=[]", "validate.super_resolution=false"]
@@ -128,17 +131,11 @@ def test_simulation_model_gets_a_separate_control_model(tmp_path):
     assert m["control_model"] == "separate" and m["control_train_steps"] == 3 and m["control_train_s"] > 0
     for key in ("J_wdno", "J_solver_adam", "energy_wdno"):
         assert m[key] is not None and m[key] >= 0, key
-    from domains import get_domain
-
     meta = json.loads((run / "baselines" / "wdno_control" / "step_000003" / "meta.json").read_text())
     assert meta["step"] == 3
     assert meta["model_config"]["network"]["tasks"] == ["control"]  # u0 and u_T known, f generated
     # validate again in the same run (as after a failed stage): the finished control model is resumed, not
     # retrained, and the control metrics reproduce exactly
-    from core.provenance import RunDir
-    from domains.pde.evaluate import run_control
-    from domains.pipeline import load_ref, load_run_config
-
     weights = run / "baselines" / "wdno_control" / "step_000003" / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     _, cfg2 = load_run_config(run)
