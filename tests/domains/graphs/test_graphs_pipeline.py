@@ -86,6 +86,29 @@ def test_qm9_pipeline(tmp_path):
     assert steer["nfe_per_particle"] == 4 and 0.0 <= steer["qed_steered"] <= 1.0
     assert steer["nfe_per_sample"] == 8 and steer["nfe_plain_equal_nfe"] == 8 and steer["nfe_plain_same_steps"] == 4
     assert abs(steer["qed_shift"] - (steer["qed_steered"] - steer["qed_plain"])) < 1e-12
+    # the finished run joins the benchmark table as a row (bench/graphs.py --from-runs)
+    import bench.graphs as bg
+
+    row = bg.row_from_run(run)
+    record = json.loads((run / "record.json").read_text())
+    assert (row["dataset"], row["preset"], row["seed"], row["train_steps"]) == ("qm9", "qm9_smoke", 0, 10)
+    assert row["wall_s"] == pytest.approx(sum(st["duration_s"] for st in record["stages"].values()), abs=0.1)
+    assert row["validity_wo_correction"] == m["validity_wo_correction"] and row["overrides"] == QM9_TINY
+    table = "\n".join(bg.molecule_table([row]))
+    assert "ours `qm9_smoke` (1 seed, 10 training steps, 8 samples)" in table
+    assert f"at {m['nfe']} NFE" in table and "1 of the 3 seeds" in table
+
+
+def test_molecule_benchmark_verdict_compares_each_metric_with_gdss():
+    import bench.graphs as bg
+
+    good = {"validity_wo_correction": 0.97, "nspdk_mmd": 0.002, "fcd": 1.5, "nfe": 100}
+    bad = {"validity_wo_correction": 0.90, "nspdk_mmd": 0.002, "fcd": 3.5, "nfe": 201}
+    v = bg._mol_verdict([good, good, good], "qm9")
+    assert v.count("NOT met") == 0 and v.count(" met") == 3 and "within the ≤ 100 NFE target" in v
+    v = bg._mol_verdict([bad], "qm9")
+    assert "validity_wo_correction 0.9 vs 0.9572 NOT met" in v and "nspdk_mmd 0.002 vs 0.003 met" in v
+    assert "fcd 3.5 vs 2.9 NOT met" in v and "over the ≤ 100 NFE target" in v and "1 of the 3 seeds" in v
 
 
 def test_molecule_config_checks_vocabulary_size():
@@ -95,7 +118,8 @@ def test_molecule_config_checks_vocabulary_size():
         get_domain("graphs").load_config("qm9_smoke", ["data.max_feat=5"])
 
 
-@pytest.mark.parametrize("preset", ["smoke", "default", "full", "qm9_smoke"])
+@pytest.mark.parametrize("preset", ["smoke", "default", "full", "qm9_smoke", "qm9_default",
+                                    "qm9_full", "moses_smoke", "moses_full", "zinc250k_full"])
 def test_presets_validate(preset):
     from domains import get_domain
 
