@@ -74,14 +74,40 @@ def row(run: Path, preset: str, extra: list[str], seed: int, wall: float) -> dic
 
 
 def row_from_run(run: Path) -> dict[str, Any]:
-    """A row from a run made outside this script (its invocation record names preset, seed, overrides)."""
+    """A row from a run made outside this script (its invocation record names preset, seed, overrides).
+
+    A resample folder (``diffusci sample RUN --validate``, under ``RUN/resamples/<id>/``) is a row of its
+    parent run's preset with its own sample settings: labelled ``<preset>, resampled: k=v, ...``; its wall
+    time is the parent's ingest + train plus its own sample + validate."""
     record = json.loads((run / "record.json").read_text())
-    if record.get("status") != "completed":
-        raise SystemExit(f"{run}: status {record.get('status')!r}; only completed runs can join the table")
-    inv = json.loads((run / "invocation.json").read_text())
-    seeds = json.loads((run / "seeds.json").read_text())
-    wall = sum(float(st.get("duration_s") or 0.0) for st in record.get("stages", {}).values())
-    return row(run, inv["preset"], list(inv.get("overrides") or []), int(seeds["root"]), wall)
+    parent = Path(record["parent_run"]) if record.get("parent_run") else None
+    if parent is not None:
+        stages = json.loads((parent / "record.json").read_text()).get("stages", {})
+        done = [st for name, st in record.get("stages", {}).items() if name in ("sample", "validate")]
+        if len(done) < 2 or any(st.get("status") != "completed" for st in done):
+            raise SystemExit(f"{run}: a resample joins the table only once sampled and validated (--validate)")
+        stages = {**{k: v for k, v in stages.items() if k in ("ingest", "train")}, **record["stages"]}
+        base = parent
+    else:
+        if record.get("status") != "completed":
+            raise SystemExit(f"{run}: status {record.get('status')!r}; only completed runs can join the table")
+        stages, base = record.get("stages", {}), run
+    inv = json.loads((base / "invocation.json").read_text())
+    seeds = json.loads((base / "seeds.json").read_text())
+    wall = sum(float(st.get("duration_s") or 0.0) for st in stages.values())
+    preset, extra = inv["preset"], list(inv.get("overrides") or [])
+    if parent is not None:
+        resampled = [f"{k}={v}" for k, v in (record.get("overrides") or {}).items()]
+        extra += resampled
+        preset = f"{preset}, resampled: {', '.join(resampled) or 'as trained'}"
+    return {**row(run, preset, extra, int(seeds["root"]), wall),
+            "train_steps": _train_steps(base)}
+
+
+def _train_steps(run: Path) -> int | None:
+    import yaml
+
+    return (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("train", {}).get("steps")
 
 
 def _mean_std(vals: list[Any], pct: bool = False) -> str:

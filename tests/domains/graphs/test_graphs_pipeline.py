@@ -97,6 +97,18 @@ def test_qm9_pipeline(tmp_path):
     table = "\n".join(bg.molecule_table([row]))
     assert "ours `qm9_smoke` (1 seed, 10 training steps, 8 samples)" in table
     assert f"at {m['nfe']} NFE" in table and "1 of the 3 seeds" in table
+    # so does a resample of it (other sample settings, same checkpoint), as a row of its own
+    from domains.pipeline import resample
+
+    res = Path(resample(str(run), n=4, steps=3, validate=True)["run_dir"])
+    rrow = bg.row_from_run(res)
+    assert rrow["preset"] == "qm9_smoke, resampled: sample.n=4, sample.steps=3" and rrow["n"] == 4
+    rec = json.loads((res / "record.json").read_text())["stages"]
+    assert rrow["wall_s"] == pytest.approx(record["stages"]["ingest"]["duration_s"] + record["stages"]["train"][
+        "duration_s"] + rec["sample"]["duration_s"] + rec["validate"]["duration_s"], abs=0.1)
+    assert rrow["nfe"] < m["nfe"] and rrow["train_steps"] == 10
+    merged = bg.merge([row], [rrow])
+    assert len(merged) == 2 and "resampled: sample.n=4" in "\n".join(bg.molecule_table(merged))
 
 
 def test_molecule_benchmark_verdict_compares_each_metric_with_gdss():
