@@ -8,20 +8,61 @@ first line ``smiles`` is a header; ``None`` lines count as invalid samples), ``.
 named ``smiles``, any case) and ``.sdf``. A record RDKit cannot even parse without sanitisation is
 an invalid sample (counted in ``n_unparseable``); the others go through the same validity check and
 valency correction as generated graphs.
+
+The reference side of every metric (canonical training SMILES for novelty, NSPDK vectors, properties
+and ChemNet statistics of the test split) depends only on the reference lists, so it is computed once
+per process and reused (:func:`reference`): scoring many checkpoints or sampler settings of one run
+against QM9's 120,803 / 13,082 molecules then pays for it once, not per sample set.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from domains.graphs.mol_metrics import molecule_metrics
-from domains.graphs.nspdk import nspdk_mmd, smiles_graphs
+from domains.graphs.mol_metrics import canonical_smiles_of, molecule_metrics
+from domains.graphs.nspdk import graph_features, nspdk_mmd, smiles_graphs
 from domains.graphs.properties import properties_of, property_distances, property_histograms
 
 SMILES_SUFFIXES = (".smi", ".txt", ".smiles")
+
+
+#: reference sets kept per process (a run's train/test pair; a benchmark may alternate two datasets)
+_REFERENCES: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_MAX_REFERENCES = 2
+
+
+def _digest(smiles: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for s in smiles:
+        h.update(s.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def reference(train_smiles: Sequence[str], test_smiles: Sequence[str], *, fcd: bool = False) -> dict[str, Any]:
+    """The reference side of :func:`score_molecules` for one (train, test) pair, memoised by content:
+    ``train`` (canonical SMILES set), ``nspdk`` (test-split feature vectors), ``props`` (test-split
+    properties) and, once asked for, ``fcd`` (test-split ChemNet statistics)."""
+    from domains.graphs.qm9 import fcd_reference
+
+    key = _digest(train_smiles) + _digest(test_smiles)
+    ref = _REFERENCES.get(key)
+    if ref is None:
+        ref = {"train": {canonical_smiles_of(s) for s in train_smiles},
+               "nspdk": [graph_features(*g) for g in smiles_graphs(test_smiles)],
+               "props": properties_of(test_smiles)}
+        _REFERENCES[key] = ref
+        while len(_REFERENCES) > _MAX_REFERENCES:
+            _REFERENCES.popitem(last=False)
+    _REFERENCES.move_to_end(key)
+    if fcd and "fcd" not in ref:
+        ref["fcd"] = fcd_reference(list(test_smiles))
+    return ref
 
 
 def score_molecules(mols: Sequence[Any], train_smiles: Sequence[str], test_smiles: Sequence[str], *,
@@ -31,18 +72,19 @@ def score_molecules(mols: Sequence[Any], train_smiles: Sequence[str], test_smile
 
     if len(mols) == 0:
         raise ValueError("no molecules to score: the sample set is empty")
+    ref = reference(train_smiles, test_smiles, fcd=fcd)
     parsed = [m for m in mols if m is not None]
-    m = molecule_metrics(parsed, train_smiles) if parsed else {
+    m = molecule_metrics(parsed, train_canonical=ref["train"]) if parsed else {
         "validity_wo_correction": 0.0, "validity": 0.0, "uniqueness": 0.0, "novelty": 0.0, "smiles": []}
     scale = len(parsed) / len(mols)  # unparseable samples are invalid samples
     m["validity_wo_correction"] *= scale
     m["validity"] *= scale
     valid = m["smiles"]
-    m["nspdk_mmd"] = nspdk_mmd(smiles_graphs(test_smiles), smiles_graphs(valid)) if valid else None
-    gen_props, ref_props = properties_of(valid), properties_of(test_smiles)
+    m["nspdk_mmd"] = nspdk_mmd(ref["nspdk"], smiles_graphs(valid)) if valid and ref["nspdk"] else None
+    gen_props, ref_props = properties_of(valid), ref["props"]
     m.update(property_distances(gen_props, ref_props))
     if fcd:
-        m["fcd"] = fcd_score(valid, list(test_smiles))
+        m["fcd"] = fcd_score(valid, ref_stats=ref["fcd"]) if ref["fcd"] is not None else None
         m["fcd_reference"] = f"{len(test_smiles)} test-split molecules"
     if plots is not None:
         property_histograms(gen_props, ref_props, plots / "properties.png", label)

@@ -107,19 +107,25 @@ def graph_features(labels: Sequence[Hashable], edges: Sequence[tuple[int, int, H
     return {f: x / total for f, x in vec.items()}
 
 
-def feature_matrix(graphs: Sequence[LabelledGraph], vocab: dict[Hashable, int], **kw: int) -> sparse.csr_matrix:
-    """Rows of normalised NSPDK vectors; ``vocab`` (feature → column) is shared between calls."""
+def feature_matrix(graphs: Sequence[LabelledGraph] | Sequence[dict[Hashable, float]], vocab: dict[Hashable, int],
+                   **kw: int) -> sparse.csr_matrix:
+    """Rows of normalised NSPDK vectors (of graphs, or of their precomputed :func:`graph_features`);
+    ``vocab`` (feature → column) is shared between calls."""
     rows, cols, vals = [], [], []
-    for i, (labels, edges) in enumerate(graphs):
-        for f, x in graph_features(labels, edges, **kw).items():
+    for i, g in enumerate(graphs):
+        feats = g if isinstance(g, dict) else graph_features(g[0], g[1], **kw)
+        for f, x in feats.items():
             rows.append(i)
             cols.append(vocab.setdefault(f, len(vocab)))
             vals.append(x)
     return sparse.csr_matrix((vals, (rows, cols)), shape=(len(graphs), max(len(vocab), 1)))
 
 
-def nspdk_mmd(ref: Sequence[LabelledGraph], gen: Sequence[LabelledGraph], **kw: int) -> float:
-    """``MMD²`` under the NSPDK (linear kernel on normalised vectors); empty graphs must be removed."""
+def nspdk_mmd(ref: Sequence[LabelledGraph] | Sequence[dict[Hashable, float]],
+              gen: Sequence[LabelledGraph] | Sequence[dict[Hashable, float]], **kw: int) -> float:
+    """``MMD²`` under the NSPDK (linear kernel on normalised vectors); empty graphs must be removed.
+    Either side may be given as precomputed :func:`graph_features` (a fixed reference set scored
+    against many sample sets is vectorised once)."""
     if not ref or not gen:
         raise ValueError("NSPDK MMD needs at least one reference and one generated graph")
     vocab: dict[Hashable, int] = {}

@@ -170,14 +170,25 @@ def evaluate(mols: list[Any], entry: CatalogEntry, data: dict[str, Tensor], n_tr
     return m
 
 
-def fcd_score(gen: list[str], ref: list[str]) -> float | None:
-    """Fréchet ChemNet Distance (``fcd_torch``, CPU) of valid generated SMILES to the reference; ``None``
-    with fewer than two valid molecules (the covariance is undefined)."""
-    if len(gen) < 2 or len(ref) < 2:
+def fcd_score(gen: list[str], ref: list[str] | None = None, *, ref_stats: dict[str, Any] | None = None) -> float | None:
+    """Fréchet ChemNet Distance (``fcd_torch``, CPU) of valid generated SMILES to the reference (SMILES, or
+    its ChemNet statistics from :func:`fcd_reference`); ``None`` with fewer than two valid molecules on
+    either side (the covariance is undefined)."""
+    if len(gen) < 2 or (ref_stats is None and (ref is None or len(ref) < 2)):
         return None
     from fcd_torch import FCD
 
-    return float(FCD(device="cpu", n_jobs=1)(gen, ref))
+    fcd = FCD(device="cpu", n_jobs=1)
+    return float(fcd(pref=ref_stats if ref_stats is not None else fcd.precalc(ref), gen=gen))
+
+
+def fcd_reference(ref: list[str]) -> dict[str, Any] | None:
+    """ChemNet activation statistics (mean, covariance) of the reference SMILES, for :func:`fcd_score`."""
+    if len(ref) < 2:
+        return None
+    from fcd_torch import FCD
+
+    return dict(FCD(device="cpu", n_jobs=1).precalc(ref))
 
 
 def molecule_grid(smiles: list[str], path: Path, n: int = 16) -> Path | None:
