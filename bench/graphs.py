@@ -110,11 +110,11 @@ def _train_steps(run: Path) -> int | None:
     return (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("train", {}).get("steps")
 
 
-def _mean_std(vals: list[Any], pct: bool = False) -> str:
+def _mean_std(vals: list[Any], pct: bool = False, digits: int = 3) -> str:
     vals = [float(v) for v in vals if v is not None]
     if not vals:
         return "–"
-    f = (lambda v: f"{100 * v:.1f}") if pct else (lambda v: f"{v:.3f}")
+    f = (lambda v: f"{100 * v:.1f}") if pct else (lambda v: f"{v:.{digits}f}")
     if len(vals) == 1:
         return f(vals[0])
     return f"{f(statistics.mean(vals))} ± {f(statistics.stdev(vals))}"
@@ -236,7 +236,8 @@ def molecule_table(rows: list[dict[str, Any]]) -> list[str]:
                   f"| – | – | – | {pub['nspdk_mmd']:.3f} | {pub['fcd']:.3f} | – | – | 2000 | – | GPU |"]
         for preset, rs in groups.items():
             c = {m: _mean_std([r.get(m) for r in rs], pct=m in ("validity_wo_correction", "validity", "uniqueness",
-                                                                    "novelty")) for m in MOL_METRICS}
+                                                                    "novelty"), digits=4 if m == "nspdk_mmd" else 3)
+                 for m in MOL_METRICS}
             steps = f", {rs[0]['train_steps']:,} training steps" if rs[0].get("train_steps") else ""
             lines.append(f"| ours `{preset}` ({len(rs)} seed{'s' if len(rs) > 1 else ''}{steps}, {rs[0]['n']} samples) | "
                          f"{c['validity_wo_correction']} | {c['validity']} | {c['uniqueness']} | {c['novelty']} | "
