@@ -82,11 +82,11 @@ def row_from_run(run: Path) -> dict[str, Any]:
     record = json.loads((run / "record.json").read_text())
     parent = Path(record["parent_run"]) if record.get("parent_run") else None
     if parent is not None:
-        stages = json.loads((parent / "record.json").read_text()).get("stages", {})
-        done = [st for name, st in record.get("stages", {}).items() if name in ("sample", "validate")]
-        if len(done) < 2 or any(st.get("status") != "completed" for st in done):
+        own = record.get("stages", {})
+        if any(own.get(name, {}).get("status") != "completed" for name in ("sample", "validate")):
             raise SystemExit(f"{run}: a resample joins the table only once sampled and validated (--validate)")
-        stages = {**{k: v for k, v in stages.items() if k in ("ingest", "train")}, **record["stages"]}
+        trained = json.loads((parent / "record.json").read_text()).get("stages", {})
+        stages = {**{k: v for k, v in trained.items() if k in ("ingest", "train")}, **own}
         base = parent
     else:
         if record.get("status") != "completed":
@@ -100,14 +100,7 @@ def row_from_run(run: Path) -> dict[str, Any]:
         resampled = [f"{k}={v}" for k, v in (record.get("overrides") or {}).items()]
         extra += resampled
         preset = f"{preset}, resampled: {', '.join(resampled) or 'as trained'}"
-    return {**row(run, preset, extra, int(seeds["root"]), wall),
-            "train_steps": _train_steps(base)}
-
-
-def _train_steps(run: Path) -> int | None:
-    import yaml
-
-    return (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("train", {}).get("steps")
+    return row(run, preset, extra, int(seeds["root"]), wall)
 
 
 def _mean_std(vals: list[Any], pct: bool = False, digits: int = 3) -> str:
