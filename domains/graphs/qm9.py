@@ -170,25 +170,30 @@ def evaluate(mols: list[Any], entry: CatalogEntry, data: dict[str, Tensor], n_tr
     return m
 
 
+@lru_cache(maxsize=1)
+def _chemnet() -> Any:
+    """One ``fcd_torch`` ChemNet per process (loading it is the fixed cost of every FCD)."""
+    from fcd_torch import FCD
+
+    return FCD(device="cpu", n_jobs=1)
+
+
 def fcd_score(gen: list[str], ref: list[str] | None = None, *, ref_stats: dict[str, Any] | None = None) -> float | None:
     """Fréchet ChemNet Distance (``fcd_torch``, CPU) of valid generated SMILES to the reference (SMILES, or
     its ChemNet statistics from :func:`fcd_reference`); ``None`` with fewer than two valid molecules on
     either side (the covariance is undefined)."""
-    if len(gen) < 2 or (ref_stats is None and (ref is None or len(ref) < 2)):
+    if len(gen) < 2:
         return None
-    from fcd_torch import FCD
-
-    fcd = FCD(device="cpu", n_jobs=1)
-    return float(fcd(pref=ref_stats if ref_stats is not None else fcd.precalc(ref), gen=gen))
+    if ref_stats is None and (ref_stats := fcd_reference(ref or [])) is None:
+        return None
+    return float(_chemnet()(pref=ref_stats, gen=gen))
 
 
 def fcd_reference(ref: list[str]) -> dict[str, Any] | None:
     """ChemNet activation statistics (mean, covariance) of the reference SMILES, for :func:`fcd_score`."""
     if len(ref) < 2:
         return None
-    from fcd_torch import FCD
-
-    return dict(FCD(device="cpu", n_jobs=1).precalc(ref))
+    return dict(_chemnet().precalc(ref))
 
 
 def molecule_grid(smiles: list[str], path: Path, n: int = 16) -> Path | None:
