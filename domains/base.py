@@ -255,6 +255,7 @@ class DiffusionDomain(Domain):
                 like = torch.empty((len(b), *shape), device=device)
             x_init = space.project(process.prior_like(like, gen), None, cond)
             res = sample(model, process, x_init, sampler=sc.sampler, steps=sc.steps, schedule=sc.schedule,
+                         schedule_options=sc.schedule_options,
                          space=space, generator=gen, cond=cond, **sc.options)
             chunks.append(res.x)
             nfe = res.nfe

@@ -10,7 +10,7 @@ from core.config import ConfigModel
 from core.losses import TIME_SAMPLERS, WEIGHTINGS
 from core.processes import make_process
 from core.registry import Registry
-from core.samplers import SAMPLERS, SCHEDULES
+from core.samplers import SAMPLERS, SCHEDULES, schedule_parameters
 from core.training.trainer import TrainConfig
 
 
@@ -43,11 +43,21 @@ class SampleConfig(ConfigModel):
     sampler: registered(SAMPLERS) = "dpmpp_2m"  # type: ignore[valid-type]
     steps: int = Field(20, ge=1)
     schedule: registered(SCHEDULES) = "logsnr"  # type: ignore[valid-type]
+    #: options of the step schedule, e.g. ``{rho: 3}`` for ``power`` or ``karras``
+    schedule_options: dict[str, Any] = Field(default_factory=dict)
     n: int = Field(1000, ge=1)
     batch_size: int = Field(1000, ge=1)
     use_ema: bool = True
     shards: int = Field(1, ge=1, description="split sampling into this many independent tasks (fan-out)")
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_schedule_options(self) -> SampleConfig:
+        known = schedule_parameters(self.schedule)
+        if unknown := sorted(set(self.schedule_options) - set(known)):
+            raise ValueError(f"sample.schedule_options {unknown} are not options of schedule {self.schedule!r} "
+                             f"(it takes {known or 'none'})")
+        return self
 
 
 class LaunchConfig(ConfigModel):

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ import torch
 from core.samplers import ancestral, dpm_solver, graph_space, ode, reverse_diffusion, sde, unipc  # noqa: F401
 from core.samplers.base import CountingDenoiser
 from core.samplers.registry import SAMPLERS, SCHEDULES
-from core.samplers.schedules import make_schedule
+from core.samplers.schedules import make_schedule, schedule_parameters
 from core.samplers.spaces import EuclideanSpace, InpaintingSpace, MaskedSpace
 from core.types import State
 
@@ -30,11 +30,11 @@ class SampleResult:
 def sample(denoiser: Callable[..., Any], process: Any, x_init: State, *, sampler: str = "dpmpp_2m",
            steps: int = 20, schedule: str = "logsnr", space: EuclideanSpace | None = None,
            generator: Any = None, callback: Any = None, cond: Any = None, ts: torch.Tensor | None = None,
-           **options: Any) -> SampleResult:
+           schedule_options: Mapping[str, Any] | None = None, **options: Any) -> SampleResult:
     """Run a registered sampler from ``x_init`` (a prior draw) and count network evaluations."""
     fn = SAMPLERS.get(sampler)
     if ts is None:
-        ts = make_schedule(schedule, process, steps)
+        ts = make_schedule(schedule, process, steps, **dict(schedule_options or {}))
     counter = CountingDenoiser(denoiser)
     if callable(reset := getattr(denoiser, "reset_self_condition", None)):
         reset()  # a self-conditioned denoiser starts the trajectory without an earlier estimate
@@ -45,4 +45,4 @@ def sample(denoiser: Callable[..., Any], process: Any, x_init: State, *, sampler
 
 
 __all__ = ["SAMPLERS", "SCHEDULES", "CountingDenoiser", "EuclideanSpace", "InpaintingSpace", "MaskedSpace",
-           "SampleResult", "make_schedule", "sample"]
+           "SampleResult", "make_schedule", "sample", "schedule_parameters"]

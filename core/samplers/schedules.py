@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import Tensor
 
@@ -16,10 +18,24 @@ def uniform(process: ForwardProcess, steps: int, **_: object) -> Tensor:
     return torch.linspace(process.t_max, process.t_min, steps + 1, dtype=torch.float64)
 
 
+@SCHEDULES.register("power")
+def power(process: ForwardProcess, steps: int, rho: float = 2.0, **_: object) -> Tensor:
+    """Uniform in ``t^(1/rho)``: steps shrink toward ``t_min`` (``rho = 2`` is DDIM's "quadratic"
+    skip type, ``rho = 1`` is ``uniform``). Works in ``t`` alone, so it also serves dict processes
+    whose leaves have different log-SNR curves (GDSS's X and A), where the log-SNR schedules cannot."""
+    if rho <= 0:
+        raise ValueError(f"schedule 'power' needs rho > 0, got {rho}")
+    t_max, t_min = float(process.t_max), float(process.t_min)
+    ramp = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
+    ts = (t_max ** (1 / rho) + ramp * (t_min ** (1 / rho) - t_max ** (1 / rho))) ** rho
+    ts[0], ts[-1] = t_max, t_min
+    return ts
+
+
 def _scalar_log_snr(process: ForwardProcess, t: float) -> float:
     lam = process.log_snr(torch.tensor([t], dtype=torch.float64))
     if isinstance(lam, dict):
-        raise ValueError("log-SNR schedules need a single process; use the 'uniform' schedule for dict processes")
+        raise ValueError("log-SNR schedules need a single process; use the 'uniform' or 'power' schedule for dict processes")
     return float(lam[0])
 
 
@@ -45,7 +61,18 @@ def karras(process: ForwardProcess, steps: int, rho: float = 7.0, **_: object) -
     return ts
 
 
+def schedule_parameters(name: str) -> list[str]:
+    """The options a registered schedule takes (``rho`` for ``karras`` and ``power``)."""
+    params = inspect.signature(SCHEDULES.get(name)).parameters.values()
+    return [p.name for p in params if p.name not in ("process", "steps")
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def make_schedule(name: str, process: ForwardProcess, steps: int, **kwargs: object) -> Tensor:
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    known = schedule_parameters(name)
+    if unknown := sorted(set(kwargs) - set(known)):
+        raise ValueError(f"schedule {name!r} has no option(s) {unknown}; it takes {known or 'none'} "
+                         "(sample.schedule_options)")
     return SCHEDULES.get(name)(process, steps, **kwargs)

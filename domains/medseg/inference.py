@@ -42,7 +42,7 @@ def diffusion_member(model: Any, cfg: MedsegConfig, image: Tensor, n_out: int, s
         like = torch.empty((win.shape[0], n_out, *win.shape[2:]))
         x_init = model.process.prior_like(like, gen)
         res = sample(model, model.process, x_init, sampler=sc.sampler, steps=sc.steps, schedule=sc.schedule,
-                     generator=gen, cond={"channels": win}, **sc.options)
+                     schedule_options=sc.schedule_options, generator=gen, cond={"channels": win}, **sc.options)
         nfe[0] = res.nfe
         return res.x.clamp(-1.0, 1.0)
 

@@ -44,7 +44,7 @@ def generate(model: Callable[..., Any], rep: Representation, cond: dict[str, Ten
         like = torch.empty((len(b), *rep.state_shape()))
         x_init = space.project(process.prior_like(like, gen), None, c)
         res = sample(denoiser or model, process, x_init, sampler=sc.sampler, steps=sc.steps, schedule=sc.schedule,
-                     space=space, generator=gen, cond=c, **sc.options)
+                     schedule_options=sc.schedule_options, space=space, generator=gen, cond=c, **sc.options)
         chunks.append(res.x)
         nfe = res.nfe
     return torch.cat(chunks), nfe

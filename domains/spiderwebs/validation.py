@@ -121,7 +121,8 @@ def _beyond(dom: SpiderwebsDomain, cfg: SpiderwebsConfig, data: dict[str, torch.
     space = dom.state_space(cfg)
     x_init = space.project(model.process.prior_like(like, gen), None, cond)
     res = sample(model, model.process, x_init, sampler=cfg.sample.sampler, steps=cfg.sample.steps,
-                 schedule=cfg.sample.schedule, space=space, generator=gen, cond=cond, **cfg.sample.options)
+                 schedule=cfg.sample.schedule, schedule_options=cfg.sample.schedule_options, space=space,
+                 generator=gen, cond=cond, **cfg.sample.options)
     return _scored_beyond(dom, cfg, data, res.x, cond.get("mask"), y, bool(caught))
 
 
