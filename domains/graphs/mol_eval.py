@@ -75,10 +75,13 @@ def score_molecules(mols: Sequence[Any], train_smiles: Sequence[str], test_smile
     ref = reference(train_smiles, test_smiles, fcd=fcd)
     parsed = [m for m in mols if m is not None]
     m = molecule_metrics(parsed, train_canonical=ref["train"]) if parsed else {
-        "validity_wo_correction": 0.0, "validity": 0.0, "uniqueness": 0.0, "novelty": 0.0, "smiles": []}
-    scale = len(parsed) / len(mols)  # unparseable samples are invalid samples
+        "validity_wo_correction": 0.0, "validity": 0.0, "uniqueness": 0.0, "novelty": 0.0,
+        "invalid_overfull": {}, "invalid_other": 0.0, "smiles": []}
+    scale = len(parsed) / len(mols)  # unparseable samples are invalid samples; shares are of all samples
     m["validity_wo_correction"] *= scale
     m["validity"] *= scale
+    m["invalid_other"] *= scale
+    m["invalid_overfull"] = {el: v * scale for el, v in m["invalid_overfull"].items()}
     valid = m["smiles"]
     m["nspdk_mmd"] = nspdk_mmd(ref["nspdk"], smiles_graphs(valid)) if valid and ref["nspdk"] else None
     gen_props, ref_props = properties_of(valid), ref["props"]

@@ -88,7 +88,8 @@ def is_valid(mol: Any) -> bool:
         return False
 
 
-def _overfull_atom(mol: Any) -> int | None:
+def overfull_atom(mol: Any) -> int | None:
+    """Index of the first atom whose bond orders exceed its valence (N⁺ counts one more), or ``None``."""
     for a in mol.GetAtoms():
         allowed = MAX_VALENCE.get(a.GetSymbol(), 4) + max(a.GetFormalCharge(), 0)
         if sum(b.GetBondTypeAsDouble() for b in a.GetBonds()) > allowed:
@@ -103,7 +104,7 @@ def correct_valency(mol: Any) -> Any:
     mol = Chem.RWMol(mol)
     lower = {3.0: Chem.BondType.DOUBLE, 2.0: Chem.BondType.SINGLE}
     for _ in range(4 * mol.GetNumBonds() + 1):
-        idx = _overfull_atom(mol)
+        idx = overfull_atom(mol)
         if idx is None:
             break
         bond = max(mol.GetAtomWithIdx(idx).GetBonds(), key=lambda b: (b.GetBondTypeAsDouble(), -b.GetIdx()))

@@ -78,6 +78,23 @@ def test_molecule_metrics_hand_case():
     m = molecule_metrics(decode_molecules(types, bonds), ["OCC"])
     assert m["validity_wo_correction"] == 0.75 and m["validity"] == 1.0
     assert m["uniqueness"] == 0.75 and m["novelty"] == 0.5  # CCO is in train; CN and FF are new
+    assert m["invalid_overfull"] == {"F": 0.25} and m["invalid_other"] == 0.0
+
+
+def test_invalid_molecules_are_attributed_to_the_overfull_element():
+    # O with three single bonds (an N mistyped as O), C with five bonds, and a valid N+ with four
+    types = torch.full((3, 9), -1, dtype=torch.long)
+    bonds = torch.zeros(3, 9, 9)
+    types[0, :4] = torch.tensor([2, 0, 0, 0])  # O(C)(C)C
+    types[1, :6] = torch.tensor([0, 0, 0, 0, 0, 0])  # C(C)(C)(C)(C)C
+    types[2, :5] = torch.tensor([1, 0, 0, 0, 0])  # [N+](C)(C)(C)C
+    for k, n in ((0, 4), (1, 6), (2, 5)):
+        for j in range(1, n):
+            bonds[k, 0, j] = bonds[k, j, 0] = 1.0
+    m = molecule_metrics(decode_molecules(types, bonds))
+    assert m["validity_wo_correction"] == pytest.approx(1 / 3)
+    assert m["invalid_overfull"] == pytest.approx({"C": 1 / 3, "O": 1 / 3})
+    assert m["invalid_other"] == 0.0
 
 
 @needs_data
