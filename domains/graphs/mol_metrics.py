@@ -9,7 +9,14 @@ from typing import Any
 
 from torch import Tensor
 
-from domains.graphs.molecules import QM9_ATOMS, canonical_smiles, correct_valency, graph_to_mol, is_valid, overfull_atom
+from domains.graphs.molecules import (
+    QM9_ATOMS,
+    canonical_smiles,
+    correct_valency,
+    graph_to_mol,
+    is_valid,
+    overfull_atom,
+)
 
 
 def decode_molecules(types: Tensor, bonds: Tensor, atoms: Sequence[str] = QM9_ATOMS) -> list[Any]:
