@@ -10,7 +10,7 @@ from core.config import ConfigModel
 from core.losses import TIME_SAMPLERS, WEIGHTINGS
 from core.processes import make_process
 from core.registry import Registry
-from core.samplers import SAMPLERS, SCHEDULES, schedule_parameters
+from core.samplers import SAMPLERS, SCHEDULES, check_schedule_options
 from core.training.trainer import TrainConfig
 
 
@@ -53,10 +53,7 @@ class SampleConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _check_schedule_options(self) -> SampleConfig:
-        known = schedule_parameters(self.schedule)
-        if unknown := sorted(set(self.schedule_options) - set(known)):
-            raise ValueError(f"sample.schedule_options {unknown} are not options of schedule {self.schedule!r} "
-                             f"(it takes {known or 'none'})")
+        check_schedule_options(self.schedule, self.schedule_options)
         return self
 
 

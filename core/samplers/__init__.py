@@ -15,7 +15,7 @@ import torch
 from core.samplers import ancestral, dpm_solver, graph_space, ode, reverse_diffusion, sde, unipc  # noqa: F401
 from core.samplers.base import CountingDenoiser
 from core.samplers.registry import SAMPLERS, SCHEDULES
-from core.samplers.schedules import make_schedule, schedule_parameters
+from core.samplers.schedules import check_schedule_options, make_schedule, schedule_parameters
 from core.samplers.spaces import EuclideanSpace, InpaintingSpace, MaskedSpace
 from core.types import State
 
@@ -45,4 +45,4 @@ def sample(denoiser: Callable[..., Any], process: Any, x_init: State, *, sampler
 
 
 __all__ = ["SAMPLERS", "SCHEDULES", "CountingDenoiser", "EuclideanSpace", "InpaintingSpace", "MaskedSpace",
-           "SampleResult", "make_schedule", "sample", "schedule_parameters"]
+           "SampleResult", "check_schedule_options", "make_schedule", "sample", "schedule_parameters"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -71,8 +72,13 @@ def schedule_parameters(name: str) -> list[str]:
 def make_schedule(name: str, process: ForwardProcess, steps: int, **kwargs: object) -> Tensor:
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    check_schedule_options(name, kwargs)
+    return SCHEDULES.get(name)(process, steps, **kwargs)
+
+
+def check_schedule_options(name: str, options: Mapping[str, object]) -> None:
+    """Refuse options the schedule does not take, naming the ones it does."""
     known = schedule_parameters(name)
-    if unknown := sorted(set(kwargs) - set(known)):
+    if unknown := sorted(set(options) - set(known)):
         raise ValueError(f"schedule {name!r} has no option(s) {unknown}; it takes {known or 'none'} "
                          "(sample.schedule_options)")
-    return SCHEDULES.get(name)(process, steps, **kwargs)
