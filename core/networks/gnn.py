@@ -81,6 +81,23 @@ def adjacency_powers(adj: Tensor, mask: Tensor, k: int, normalize: bool = False)
     return torch.stack(chans, -1)
 
 
+def node_structure_features(adj: Tensor, mask: Tensor, k: int) -> Tensor:
+    """``[B,N,k]`` per-node structure of a weighted adjacency ``adj [B,N,N]`` (diagonal and padding ignored):
+    the weighted degree ``Σ_j A_ij`` (for bond-order adjacencies: the valence used), then the closed-walk
+    counts ``(A^c)_ii`` for ``c = 2 … k`` (``c = 3``: twice the weighted triangles through the node). Each is
+    squashed by ``sign(v)·log(1 + |v|)`` so that the counts of a noisy matrix stay at unit scale; zero on
+    padding nodes. A GCN with symmetric degree normalisation cannot recover either quantity."""
+    if k < 1:
+        raise ValueError(f"node structure features need k >= 1, got {k}")
+    a = mask_pairs(adj, mask.to(adj.dtype), diagonal=False)
+    feats, p = [a.sum(-1)], a
+    for _ in range(2, k + 1):
+        p = p @ a
+        feats.append(torch.diagonal(p, dim1=-2, dim2=-1))
+    f = torch.stack(feats, -1)
+    return mask_nodes(torch.sign(f) * torch.log1p(f.abs()), mask)
+
+
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2, act: type[nn.Module] = nn.ELU) -> nn.Module:
     """``layers`` linear maps with ``act`` between them (``layers = 1``: one linear map)."""
     if layers < 1:
@@ -230,16 +247,24 @@ class DenseGraphScoreNet(nn.Module):
 
     ``self_condition=True``: ``net(state, t, cond, self_cond=x0_prev)`` also takes an earlier estimate of the
     clean state (core self-conditioning); its node features are concatenated to the noisy ones in both
-    networks and its adjacency is one more input pair channel of the adjacency network."""
+    networks and its adjacency is one more input pair channel of the adjacency network.
+
+    ``node_struct = k > 0`` (beyond GDSS, as the successors' extra features): both networks' node inputs also
+    get :func:`node_structure_features` of the noisy adjacency (weighted degree and closed walks up to
+    length ``k``), and with self-conditioning those of the earlier estimate's adjacency too."""
 
     def __init__(self, feat: int, hidden: int = 32, depth_x: int = 2, layers_a: int = 3, attn_dim: int = 32,
                  c_init: int = 2, c_hid: int = 8, c_final: int = 4, heads: int = 4, num_linears: int = 2,
                  emb_dim: int = 0, adj_clip: float = 4.0, normalize_powers: bool = False, x_key: str = "x",
-                 adj_key: str = "adj", mask_key: str = "mask", self_condition: bool = False) -> None:
+                 adj_key: str = "adj", mask_key: str = "mask", self_condition: bool = False,
+                 node_struct: int = 0) -> None:
         super().__init__()
-        self.adj_clip, self.keys = adj_clip, (x_key, adj_key, mask_key)
+        if node_struct < 0:
+            raise ValueError(f"node_struct must be >= 0 (0 = GDSS inputs), got {node_struct}")
+        self.adj_clip, self.keys, self.node_struct = adj_clip, (x_key, adj_key, mask_key), int(node_struct)
         self.supports_self_condition = self.self_condition = bool(self_condition)
-        node_in = 2 * feat if self_condition else feat
+        node_in = (2 * feat if self_condition else feat) + self.node_struct * (1 + int(self_condition))
+        self.node_in = node_in
         self.time = TimeConditioning(emb_dim) if emb_dim else None
         self.net_x = NodeScoreNet(node_in, hidden, depth_x, emb_dim, out_feat=feat)
         self.net_a = AdjScoreNet(node_in, hidden, attn_dim, layers_a, c_init, c_hid, c_final, heads, num_linears,
@@ -252,15 +277,19 @@ class DenseGraphScoreNet(nn.Module):
         mask = check_node_mask(cond, mk).to(x.dtype)
         emb = F.silu(self.time(t.reshape(-1).expand(x.shape[0]))) if self.time is not None else None
         adj = state[ak].clamp(-self.adj_clip, self.adj_clip)
+        struct = [node_structure_features(adj, mask, self.node_struct)] if self.node_struct else []
         if not self.self_condition:
             if self_cond is not None:
                 raise ValueError("self_cond given to a graph network built without self_condition=True")
-            return x, adj, mask, emb, None
+            return torch.cat([x, *struct], -1) if struct else x, adj, mask, emb, None
         if self_cond is None:
             sc_x, sc_a = torch.zeros_like(x), torch.zeros_like(adj)
         else:
             sc_x, sc_a = self_cond[xk], self_cond[ak].clamp(-self.adj_clip, self.adj_clip)
-        return torch.cat([x, mask_nodes(sc_x, mask)], -1), adj, mask, emb, mask_pairs(sc_a, mask, diagonal=False)
+        sc_a = mask_pairs(sc_a, mask, diagonal=False)
+        if self.node_struct:
+            struct.append(node_structure_features(sc_a, mask, self.node_struct))
+        return torch.cat([x, mask_nodes(sc_x, mask), *struct], -1), adj, mask, emb, sc_a
 
     def forward(self, state: Any, t: Tensor, cond: Any = None, self_cond: Any = None) -> StateDict:
         xk, ak, _ = self.keys
@@ -270,5 +299,6 @@ class DenseGraphScoreNet(nn.Module):
 
 
 __all__ = ["AdjScoreNet", "DenseGCN", "DenseGraphScoreNet", "GraphAttentionLayer", "GraphMultiHeadAttention",
-           "NodeScoreNet", "adjacency_powers", "check_node_mask", "mask_nodes", "mask_pairs", "mlp", "pair_mask",
+           "NodeScoreNet", "adjacency_powers", "check_node_mask", "mask_nodes", "mask_pairs", "mlp",
+           "node_structure_features", "pair_mask",
            "symmetrize"]

@@ -70,6 +70,9 @@ class GraphNetwork(ConfigModel):
                           "the noisy adjacency (0 = GDSS; see domains/graphs/spectral.py)")
     bridge: bool = Field(False, description="with spectral > 0: two more pair channels, the Fiedler bisection of the "
                          "current graph and the weight crossing it (a global bridge count; spectral.py)")
+    node_struct: int = Field(0, ge=0, description="per-node structure inputs of both networks: weighted degree "
+                             "(valence) and closed walks (A^c)_ii up to c = node_struct (0 = GDSS inputs; "
+                             "core.networks.gnn.node_structure_features)")
 
 
     @model_validator(mode="after")
@@ -140,10 +143,11 @@ class GraphsDomain(DiffusionDomain):
 
             return spectral_score_net(cfg.data.max_feat, n.hidden, n.depth_x, n.layers_a, n.attn_dim, n.c_init,
                                       n.c_hid, n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip,
-                                      n.normalize_powers, n.spectral, n.bridge, cfg.model.self_condition)
+                                      n.normalize_powers, n.spectral, n.bridge, cfg.model.self_condition,
+                                      n.node_struct)
         return DenseGraphScoreNet(cfg.data.max_feat, n.hidden, n.depth_x, n.layers_a, n.attn_dim, n.c_init, n.c_hid,
                                   n.c_final, n.heads, n.num_linears, n.emb_dim, n.adj_clip, n.normalize_powers,
-                                  self_condition=cfg.model.self_condition)
+                                  self_condition=cfg.model.self_condition, node_struct=n.node_struct)
 
     def sample_shape(self, cfg: GraphsConfig) -> dict[str, tuple[int, ...]]:
         n = cfg.data.max_nodes

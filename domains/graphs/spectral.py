@@ -93,12 +93,12 @@ class SpectralAdjScoreNet(AdjScoreNet):
 def spectral_score_net(feat: int, hidden: int, depth_x: int, layers_a: int, attn_dim: int, c_init: int, c_hid: int,
                        c_final: int, heads: int, num_linears: int, emb_dim: int, adj_clip: float,
                        normalize_powers: bool, k: int, bridge: bool = False,
-                       self_condition: bool = False) -> DenseGraphScoreNet:
+                       self_condition: bool = False, node_struct: int = 0) -> DenseGraphScoreNet:
     """The GDSS X/A score networks with ``k`` spectral channels (and, with ``bridge``, the two
     :func:`bridge_channels`) added to the adjacency network."""
     net = DenseGraphScoreNet(feat, hidden, depth_x, layers_a, attn_dim, c_init, c_hid, c_final, heads, num_linears,
-                             emb_dim, adj_clip, normalize_powers, self_condition=self_condition)
-    node_in = 2 * feat if self_condition else feat
-    net.net_a = SpectralAdjScoreNet(node_in, hidden, attn_dim, layers_a, c_init, k, c_hid, c_final, heads,
+                             emb_dim, adj_clip, normalize_powers, self_condition=self_condition,
+                             node_struct=node_struct)
+    net.net_a = SpectralAdjScoreNet(net.node_in, hidden, attn_dim, layers_a, c_init, k, c_hid, c_final, heads,
                                     num_linears, emb_dim, normalize_powers, bridge, self_condition)
     return net
