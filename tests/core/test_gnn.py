@@ -4,7 +4,14 @@ padding invariance, hand-computed layers, symmetric masked noise."""
 import pytest
 import torch
 
-from core.networks.gnn import DenseGCN, DenseGraphScoreNet, adjacency_powers, mask_pairs, pair_mask
+from core.networks.gnn import (
+    DenseGCN,
+    DenseGraphScoreNet,
+    adjacency_powers,
+    mask_pairs,
+    node_structure_features,
+    pair_mask,
+)
 from core.samplers.graph_space import GraphSpace
 from core.seeding import make_generator
 from core.types import StateDict
@@ -23,9 +30,9 @@ def _graph(n=6, b=2, seed=0):
     return StateDict({"x": torch.randn(b, n, 3, generator=g), "adj": a})
 
 
-@pytest.mark.parametrize("emb_dim", [0, 8])
-def test_permutation_equivariance(emb_dim):
-    net, s, mask = _net(emb_dim=emb_dim), _graph(), torch.ones(2, 6)
+@pytest.mark.parametrize("emb_dim,node_struct", [(0, 0), (8, 0), (8, 3)])
+def test_permutation_equivariance(emb_dim, node_struct):
+    net, s, mask = _net(emb_dim=emb_dim, node_struct=node_struct), _graph(), torch.ones(2, 6)
     t = torch.tensor([0.3, 0.7])
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
     out = net(s, t, {"mask": mask})
@@ -46,14 +53,44 @@ def test_output_symmetric_zero_diagonal_and_masked():
     assert torch.all(out["adj"][0, 4:] == 0) and torch.all(out["x"][0, 4:] == 0)
 
 
-def test_padding_does_not_change_real_nodes():
-    net, s = _net(), _graph(n=4, b=1)
+@pytest.mark.parametrize("node_struct", [0, 3])
+def test_padding_does_not_change_real_nodes(node_struct):
+    net, s = _net(node_struct=node_struct), _graph(n=4, b=1)
     out = net(s, torch.tensor([0.4]), {"mask": torch.ones(1, 4)})
     pad = StateDict({"x": torch.cat([s["x"], torch.zeros(1, 2, 3)], 1),
                      "adj": torch.nn.functional.pad(s["adj"], (0, 2, 0, 2))})
     outp = net(pad, torch.tensor([0.4]), {"mask": torch.tensor([[1.0, 1, 1, 1, 0, 0]])})
     assert torch.allclose(outp["x"][:, :4], out["x"], atol=1e-5)
     assert torch.allclose(outp["adj"][:, :4, :4], out["adj"], atol=1e-5)
+
+
+def test_node_structure_features_hand_computed():
+    # triangle 0-1-2 with a pendant 3 on node 2 (bond order 2), node 4 isolated, node 5 padding
+    a = torch.zeros(1, 6, 6)
+    for i, j, w in [(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0), (2, 3, 2.0), (3, 5, 1.0)]:
+        a[0, i, j] = a[0, j, i] = w
+    a[0, 1, 1] = 7.0  # the diagonal is ignored
+    mask = torch.tensor([[1.0, 1, 1, 1, 1, 0]])
+    f = node_structure_features(a, mask, 3)
+    degree = torch.tensor([2.0, 2, 4, 2, 0, 0])  # node 3's edge to padding does not count
+    walks2 = torch.tensor([2.0, 2, 6, 4, 0, 0])  # Σ_j A_ij²
+    walks3 = torch.tensor([2.0, 2, 2, 0, 0, 0])  # 2 × triangles through the node
+    expect = torch.log1p(torch.stack([degree, walks2, walks3], -1))[None]
+    assert torch.allclose(f, expect)
+    # negative (noisy) weights keep their sign
+    assert node_structure_features(-a, mask, 1)[0, 2, 0] == pytest.approx(-float(torch.log1p(torch.tensor(4.0))))
+    with pytest.raises(ValueError, match="k >= 1"):
+        node_structure_features(a, mask, 0)
+    with pytest.raises(ValueError, match="node_struct"):
+        _net(node_struct=-1)
+
+
+def test_node_structure_inputs_with_self_conditioning():
+    net, s, mask = _net(node_struct=2, self_condition=True), _graph(), torch.ones(2, 6)
+    t = torch.tensor([0.3, 0.7])
+    assert net.node_in == 2 * 3 + 2 * 2
+    plain, sc = net(s, t, {"mask": mask}), net(s, t, {"mask": mask}, self_cond=_graph(seed=1))
+    assert not torch.allclose(plain["x"], sc["x"])  # the estimate's structure reaches the output
 
 
 def test_custom_keys_and_missing_mask():

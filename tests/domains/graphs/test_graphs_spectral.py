@@ -91,18 +91,20 @@ def test_spectral_network_is_permutation_equivariant(bridge):
     assert float(out["adj"][1, 6:].abs().max()) == 0.0
 
 
-@pytest.mark.parametrize("spectral,bridge", [(0, False), (2, False), (2, True)])
-def test_self_conditioned_network_is_equivariant_and_uses_the_estimate(spectral, bridge):
+@pytest.mark.parametrize("spectral,bridge,node_struct", [(0, False, 0), (2, False, 0), (2, True, 0), (2, True, 3),
+                                                         (0, False, 3)])
+def test_self_conditioned_network_is_equivariant_and_uses_the_estimate(spectral, bridge, node_struct):
     from domains.graphs.domain import GraphsConfig, GraphsDomain
 
     cfg = GraphsConfig(domain="graphs", dataset="community_small", data={"max_nodes": 8, "max_feat": 5},
                        model={"prediction": "x0", "self_condition": True},
                        network={"hidden": 8, "depth_x": 2, "layers_a": 2, "attn_dim": 8, "c_hid": 4, "heads": 2,
-                                "emb_dim": 8, "spectral": spectral, "bridge": bridge})
+                                "emb_dim": 8, "spectral": spectral, "bridge": bridge,
+                                "node_struct": node_struct})
     torch.manual_seed(0)
     dom = GraphsDomain()
     net = dom.build_network(cfg).double()
-    assert net.supports_self_condition
+    assert net.supports_self_condition and net.node_in == 2 * 5 + 2 * node_struct
     g = torch.Generator().manual_seed(1)
     x, a = torch.randn(2, 8, 5, generator=g, dtype=torch.float64), torch.randn(2, 8, 8, generator=g, dtype=torch.float64)
     a = a + a.transpose(1, 2)
