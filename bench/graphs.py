@@ -53,7 +53,13 @@ def run_one(dataset: str, seed: int, preset: str, extra: list[str], runs_root: s
     t0 = time.perf_counter()
     out = run_pipeline("graphs", preset, [*over, *DATASET_OVERRIDES[dataset], *extra], seed=seed,
                        runs_root=runs_root, force=True)
-    return row(Path(out["run_dir"]), preset, extra, seed, time.perf_counter() - t0)
+    return row(Path(out["run_dir"]), label(preset, extra), extra, seed, time.perf_counter() - t0)
+
+
+def label(preset: str, overrides: list[str]) -> str:
+    """A row's preset label: the preset, plus the ``--set`` overrides it ran with (so a variant of a preset is
+    its own row group, not averaged with the preset's seeds)."""
+    return f"{preset} + {', '.join(overrides)}" if overrides else preset
 
 
 def row(run: Path, preset: str, extra: list[str], seed: int, wall: float) -> dict[str, Any]:
@@ -95,7 +101,8 @@ def row_from_run(run: Path) -> dict[str, Any]:
     inv = json.loads((base / "invocation.json").read_text())
     seeds = json.loads((base / "seeds.json").read_text())
     wall = sum(float(st.get("duration_s") or 0.0) for st in stages.values())
-    preset, extra = inv["preset"], list(inv.get("overrides") or [])
+    extra = list(inv.get("overrides") or [])
+    preset = label(inv["preset"], extra)
     if parent is not None:
         resampled = [f"{k}={v}" for k, v in (record.get("overrides") or {}).items()]
         extra += resampled
@@ -126,8 +133,11 @@ def network(r: dict[str, Any]) -> str:
     import yaml
 
     cfg = yaml.safe_load(r.get("config") or "{}") or {}
-    k = cfg.get("network", {}).get("spectral", 0)
+    net = cfg.get("network", {})
+    k = net.get("spectral", 0)
     extras = [f"{k} spectral channels"] if k else []
+    if net.get("node_struct"):
+        extras.append(f"node structure inputs up to {net['node_struct']}-walks")
     if cfg.get("model", {}).get("self_condition"):
         extras.append("self-conditioning")
     return f"+ {', '.join(extras)}, " if extras else "GDSS networks, "

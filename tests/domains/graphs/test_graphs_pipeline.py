@@ -91,18 +91,19 @@ def test_qm9_pipeline(tmp_path):
 
     row = bg.row_from_run(run)
     record = json.loads((run / "record.json").read_text())
-    assert (row["dataset"], row["preset"], row["seed"], row["train_steps"]) == ("qm9", "qm9_smoke", 0, 10)
+    tiny = "qm9_smoke + " + ", ".join(QM9_TINY)  # a preset run with overrides is its own row group
+    assert (row["dataset"], row["preset"], row["seed"], row["train_steps"]) == ("qm9", tiny, 0, 10)
     assert row["wall_s"] == pytest.approx(sum(st["duration_s"] for st in record["stages"].values()), abs=0.1)
     assert row["validity_wo_correction"] == m["validity_wo_correction"] and row["overrides"] == QM9_TINY
     table = "\n".join(bg.molecule_table([row]))
-    assert "ours `qm9_smoke` (1 seed, 10 training steps, 8 samples)" in table
+    assert f"ours `{tiny}` (1 seed, 10 training steps, 8 samples)" in table
     assert f"at {m['nfe']} NFE" in table and "1 of the 3 seeds" in table
     # so does a resample of it (other sample settings, same checkpoint), as a row of its own
     from domains.pipeline import resample
 
     res = Path(resample(str(run), n=4, steps=3, validate=True)["run_dir"])
     rrow = bg.row_from_run(res)
-    assert rrow["preset"] == "qm9_smoke, resampled: sample.n=4, sample.steps=3" and rrow["n"] == 4
+    assert rrow["preset"] == f"{tiny}, resampled: sample.n=4, sample.steps=3" and rrow["n"] == 4
     rec = json.loads((res / "record.json").read_text())["stages"]
     assert rrow["wall_s"] == pytest.approx(record["stages"]["ingest"]["duration_s"] + record["stages"]["train"][
         "duration_s"] + rec["sample"]["duration_s"] + rec["validate"]["duration_s"], abs=0.1)
