@@ -39,7 +39,8 @@ MOL_TARGETS = {"validity_wo_correction": 1, "nspdk_mmd": -1, "fcd": -1}
 #: seed 0, and the plain networks already score at the training graphs' own level)
 DATASET_OVERRIDES = {"community_small": ["data.max_nodes=20", "data.max_feat=10"],
                      "ego_small": ["data.max_nodes=18", "data.max_feat=17", "network.spectral=0",
-                                   "network.bridge=false", "model.self_condition=false"], "qm9": [], "zinc250k": []}
+                                   "network.bridge=false", "model.self_condition=false", "network.node_struct=0"],
+                     "qm9": [], "zinc250k": []}
 GRAPH_METRICS = ("degree_mmd", "cluster_mmd", "orbit_mmd")
 MOL_METRICS = ("validity_wo_correction", "validity", "uniqueness", "novelty", "nspdk_mmd", "fcd", "w1_qed",
                "qed_steered", "qed_plain", "qed_shift")
