@@ -134,6 +134,8 @@ def test_resample_sweep_benchmark_tabulates_each_variant(first_run: Path, tmp_pa
     assert res["rows"][0]["nfe"] == 3 and res["rows"][0]["sliced_wasserstein"] != res["rows"][1]["sliced_wasserstein"]
     md = (tmp_path / "sweep.md").read_text()
     assert "| `sample.steps=6` |" in md and (tmp_path / "sweep.json").is_file()
+    assert str(first_run) not in md and f"Run `runs/{first_run.parent.name}/{first_run.name}`" in md
+    assert all((first_run / Path(r["resample"]).relative_to(res["run"]) / "record.json").is_file() for r in res["rows"])
     with pytest.raises(KeyError, match="no_such_metric"):
         rs.main([str(first_run), "--n", "8", "--name", "bad", "--metrics", "no_such_metric"])
 
@@ -153,8 +155,11 @@ def test_training_curve_scores_every_kept_checkpoint(first_run: Path, tmp_path: 
     assert rows[1]["train_seconds"] == read_meta(kept[1])["train_seconds"] and rows[0]["device"].startswith("cpu")
     assert rows[0]["sliced_wasserstein"] != rows[1]["sliced_wasserstein"]  # different weights, same seeds
     assert (tmp_path / "curve.png").stat().st_size > 0 and "| step_000020 | 20 |" in (tmp_path / "curve.md").read_text()
-    # each row is a resample folder whose record names the checkpoint it used
-    record = json.loads((Path(rows[0]["resample"]) / "record.json").read_text())
+    # each row is a resample folder whose record names the checkpoint it used; results name it by its place
+    # under the runs root (runs/<domain>/<run-id>/...), not by this machine's directories
+    under = Path("runs", first_run.parent.name, first_run.name)
+    assert res["run"] == str(under) and Path(rows[0]["resample"]).parts[:4] == (*under.parts, "resamples")
+    record = json.loads((first_run / Path(rows[0]["resample"]).relative_to(under) / "record.json").read_text())
     assert record["checkpoint"]["path"] == str(kept[0]) and record["checkpoint"]["step"] == 20
 
 
