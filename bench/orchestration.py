@@ -37,7 +37,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.provenance import atomic_write_json, atomic_write_text, code_version, package_versions, repo_root
+from core.provenance import (
+    atomic_write_json,
+    atomic_write_text,
+    code_version,
+    package_versions,
+    portable_run_path,
+    repo_root,
+)
 
 RESULTS = repo_root() / "bench" / "results"
 SMOKE = ["train.steps=300", "train.checkpoint_every=300", "train.log_every=100", "sample.n=1000",
@@ -174,7 +181,7 @@ def estimate_default_run(work: Path, steps: int, run_dir: Path | None = None) ->
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     steps = cfg["train"]["steps"]
     est = sum(st.values()) + st["train"] * (full_steps / steps - 1)
-    return {"run_dir": str(run_dir), "steps_run": steps, "preset_steps": full_steps, "stages_s": st,
+    return {"run_dir": portable_run_path(run_dir), "steps_run": steps, "preset_steps": full_steps, "stages_s": st,
             "estimated_full_run_s": round(est, 1)}
 
 

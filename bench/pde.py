@@ -29,6 +29,7 @@ CPU_OVERRIDES = ["train.steps=400", "data.n_test=32", "sample.n=32",
 def run(preset: str, overrides: list[str], runs_root: str | None) -> dict[str, Any]:
     import torch
 
+    from core.provenance import portable_run_path
     from domains.pde.evaluate import comparison_markdown
     from domains.pipeline import run_pipeline
 
@@ -38,7 +39,7 @@ def run(preset: str, overrides: list[str], runs_root: str | None) -> dict[str, A
     run_dir = Path(out["run_dir"])
     record = json.loads((run_dir / "record.json").read_text())
     rows = json.loads((run_dir / "comparison.json").read_text())
-    return {"preset": preset, "overrides": overrides, "run_dir": str(run_dir),
+    return {"preset": preset, "overrides": overrides, "run_dir": portable_run_path(run_dir),
             "device": "cuda" if torch.cuda.is_available() else "cpu", "machine": platform.processor() or platform.machine(),
             "torch_threads": torch.get_num_threads(), "wall_s": round(time.perf_counter() - t0, 1),
             "stages_s": {k: v.get("seconds") for k, v in record.get("stages", {}).items()},

@@ -22,20 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.provenance import atomic_write_json, atomic_write_text, code_version, repo_root
+from core.provenance import atomic_write_json, atomic_write_text, code_version, portable_run_path, repo_root
 
 RESULTS = repo_root() / "bench" / "results"
 
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else ("–" if v is None else str(v))
-
-
-def portable(path: str | Path, run: Path) -> str:
-    """``path`` (the run or one of its resamples) as ``runs/<domain>/<run-id>/...``: the run's place under any
-    runs root, not this machine's directory layout, so a results file names the run the same everywhere."""
-    path, run = Path(path).resolve(), run.resolve()
-    return str(Path("runs", run.parent.name, run.name, path.relative_to(run)))
 
 
 def pick(m: dict[str, Any], metrics: list[str], domain: str) -> dict[str, Any]:
@@ -55,10 +48,10 @@ def sweep(run: Path, variants: list[list[str]], *, n: int | None, common: list[s
     for variant in variants:
         t0 = time.perf_counter()
         out = resample(str(run), n=n, overrides=[*common, *variant], validate=True)
-        rows.append({"variant": " ".join(variant) or "(as trained)", "resample": portable(out["run_dir"], run),
+        rows.append({"variant": " ".join(variant) or "(as trained)", "resample": portable_run_path(out["run_dir"], run),
                      "nfe": out.get("nfe"), "seconds": round(time.perf_counter() - t0, 1),
                      **pick(out["metrics"], metrics, domain)})
-    return {"run": portable(run, run), "domain": domain, "n": n or cfg.sample.n, "common": common, "metrics": metrics,
+    return {"run": portable_run_path(run), "domain": domain, "n": n or cfg.sample.n, "common": common, "metrics": metrics,
             "rows": rows, "code_version": code_version(), "machine": platform.platform(),
             "processor": platform.processor() or platform.machine()}
 

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.resample_sweep import _fmt, pick, portable
-from core.provenance import atomic_write_json, atomic_write_text, code_version, repo_root
+from bench.resample_sweep import _fmt, pick
+from core.provenance import atomic_write_json, atomic_write_text, code_version, portable_run_path, repo_root
 
 RESULTS = repo_root() / "bench" / "results"
 
@@ -40,10 +40,10 @@ def curve(run: Path, *, metrics: list[str], n: int | None, common: list[str], ev
         t0 = time.perf_counter()
         out = resample(str(run), n=n, overrides=common, validate=True, checkpoint=path.name)
         rows.append({"checkpoint": path.name, "step": int(meta["step"]), "train_seconds": meta.get("train_seconds"),
-                     "device": meta.get("device"), "loss": meta.get("loss"), "resample": portable(out["run_dir"], run),
+                     "device": meta.get("device"), "loss": meta.get("loss"), "resample": portable_run_path(out["run_dir"], run),
                      "nfe": out.get("nfe"), "seconds": round(time.perf_counter() - t0, 1),
                      **pick(out["metrics"], metrics, domain)})
-    return {"run": portable(run, run), "domain": domain, "n": n or cfg.sample.n, "common": common, "metrics": metrics,
+    return {"run": portable_run_path(run), "domain": domain, "n": n or cfg.sample.n, "common": common, "metrics": metrics,
             "rows": rows, "code_version": code_version(), "processor": platform.processor() or platform.machine()}
 
 

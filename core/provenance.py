@@ -59,6 +59,15 @@ def runs_root() -> Path:
     return Path(env).expanduser() if env else repo_root() / "runs"
 
 
+def portable_run_path(path: str | Path, run: str | Path | None = None) -> str:
+    """``path`` — a run directory ``<runs root>/<domain>/<run-id>`` or, with ``run``, a folder inside that run
+    (a resample) — as ``runs/<domain>/<run-id>/...``: the run's place under any runs root rather than this
+    machine's directories, so results files name a run the same on every machine."""
+    path = Path(path).resolve()
+    run = path if run is None else Path(run).resolve()
+    return str(Path("runs", run.parent.name, run.name, path.relative_to(run)))
+
+
 def utc_now() -> str:
     """The current UTC time as ISO 8601 with millisecond resolution and a ``Z`` suffix."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
